@@ -1,0 +1,35 @@
+# Two commands matter: `make demo` and `make test`. Both build .venv from nothing with only Python 3.11 and pip.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The Kerberos extra compiles gssapi, which needs MIT Kerberos headers (Debian: libkrb5-dev).
+EXTRAS := dev$(shell command -v krb5-config >/dev/null 2>&1 && echo ",kerberos")
+
+.PHONY: venv test lint demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+bench: venv
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .dagster_home .demo data .pytest_cache .ruff_cache

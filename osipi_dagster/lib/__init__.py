@@ -1,0 +1,1 @@
+"""Dagster-free building blocks: the PI Web API client and the Delta Lake writer."""
