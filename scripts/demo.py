@@ -1,0 +1,203 @@
+"""`make demo`: start the emulator, land an initial set of assets in Delta, print a summary, serve the Dagster UI.
+
+With DEMO_HEADLESS=1 it stops after the summary and exits 0. Every process it starts is stopped on exit or Ctrl-C,
+by process group and then by PID (`dagster dev` can leave children behind after a signal).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from osipi_dagster_tests.emulator import Emulator, free_port, start_emulator  # noqa: E402
+
+DEMO_DIR = ROOT / ".demo"
+DAGSTER_HOME = ROOT / ".dagster_home"
+UI_PORT = int(os.environ.get("DEMO_UI_PORT", "3000"))
+TAGS = os.environ.get("DEMO_TAGS", "1000")
+HOURS = int(os.environ.get("DEMO_HOURS", "3"))
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+@contextmanager
+def pi_web_api() -> Iterator[str]:
+    """The PI Web API to use: the user's (PI_WEB_API_URL set) or an emulator started here."""
+    if os.environ.get("PI_WEB_API_URL"):
+        say(f"using PI Web API at {os.environ['PI_WEB_API_URL']}")
+        yield os.environ["PI_WEB_API_URL"]
+        return
+    say(f"starting the mock_pi emulator ({TAGS} tags, seed 42, real-time clock) on 127.0.0.1 ...")
+    emulator: Emulator = start_emulator("--seed", "42", "--tags", TAGS, "--admin", log_dir=DEMO_DIR, timeout=60)
+    say(f"emulator ready at {emulator.api} (pid {emulator.process.pid})")
+    try:
+        yield emulator.api
+    finally:
+        emulator.stop()
+        say("emulator stopped")
+
+
+def prepare_dagster_home() -> None:
+    DAGSTER_HOME.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", DAGSTER_HOME / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
+
+
+def materialize_initial_assets() -> None:
+    """Run the main job's assets once: catalogue, AF and event frames, then the last closed hours of time series."""
+    import dagster as dg
+
+    from osipi_dagster.definitions import defs as load_defs
+
+    defs: dg.Definitions = load_defs()
+    instance = dg.DagsterInstance.get()
+    job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
+    now = datetime.now(UTC)
+    by_partitioning: dict[str, list[dg.AssetKey]] = {"none": [], "daily": [], "hourly": []}
+    for key in graph.materializable_asset_keys:
+        pdef = graph.get(key).partitions_def
+        if pdef is None:
+            by_partitioning["none"].append(key)
+        elif isinstance(pdef, dg.TimeWindowPartitionsDefinition) and "H" in pdef.fmt:
+            by_partitioning["hourly"].append(key)
+        else:
+            by_partitioning["daily"].append(key)
+
+    def run(keys: list[dg.AssetKey], partition_key: str | None) -> None:
+        started = time.monotonic()
+        result = job.execute_in_process(
+            instance=instance, asset_selection=keys, partition_key=partition_key, raise_on_error=False
+        )
+        label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition_key}]" if partition_key else "")
+        status = "ok" if result.success else "FAILED"
+        say(f"  {status:6} {label} ({time.monotonic() - started:.1f} s)")
+        if not result.success:
+            raise SystemExit(f"demo: materialization failed: {label}; see the run in the Dagster UI / logs")
+
+    say("materializing the initial assets ...")
+    if by_partitioning["none"]:
+        run(sorted(by_partitioning["none"]), None)
+    for key in sorted(by_partitioning["daily"]):
+        pdef = graph.get(key).partitions_def
+        for day in sorted({(now - timedelta(hours=HOURS)).date(), now.date()}):
+            partition = day.strftime("%Y-%m-%d")
+            if partition in pdef.get_partition_keys(dynamic_partitions_store=instance):
+                run([key], partition)
+    for key in sorted(by_partitioning["hourly"]):
+        keys = graph.get(key).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        for partition in keys[-HOURS:]:
+            run([key], partition)
+
+
+def print_summary(lake_uri: str) -> None:
+    """Tables, rows and time range of every Delta table under the lake root, read back with deltalake."""
+    import polars as pl
+    from deltalake import DeltaTable
+
+    root = Path(lake_uri)
+    say(f"Delta tables under {root.resolve()}:")
+    for table_dir in sorted(p for p in root.rglob("_delta_log") if p.is_dir()):
+        uri = str(table_dir.parent)
+        frame = pl.from_arrow(DeltaTable(uri).to_pyarrow_table())
+        assert isinstance(frame, pl.DataFrame)
+        time_cols = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and c != "ingested_at"]
+        span = ""
+        if time_cols and frame.height:
+            col = "timestamp" if "timestamp" in time_cols else time_cols[0]
+            span = f"  {col} {frame[col].min()} .. {frame[col].max()}"
+        say(f"  {table_dir.parent.relative_to(root)!s:28} {frame.height:>10,} rows{span}")
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendants of pid, from /proc (so children that left the process group are found too)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def stop_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, wait, then SIGKILL any survivor by PID."""
+    pids = [proc.pid, *descendants(proc.pid)]
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # bounded wait for a terminated child to exit
+        if Path(f"/proc/{pid}").exists():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def serve_ui(env: dict[str, str]) -> None:
+    port = UI_PORT if UI_PORT else free_port()
+    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml")]
+    cmd += ["-h", "127.0.0.1", "-p", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    say(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops the UI, the daemon and the emulator)")
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        say("stopping ...")
+    finally:
+        stop_tree(proc)
+        say("Dagster stopped")
+
+
+def main() -> int:
+    DEMO_DIR.mkdir(exist_ok=True)
+    prepare_dagster_home()
+    os.environ.setdefault("OSIPI_LAKE_URI", str(ROOT / "data" / "lake"))
+    with pi_web_api() as url:
+        os.environ["PI_WEB_API_URL"] = url
+        materialize_initial_assets()
+        print_summary(os.environ["OSIPI_LAKE_URI"])
+        if os.environ.get("DEMO_HEADLESS", "") not in ("", "0", "false"):
+            say("DEMO_HEADLESS set: not serving the UI")
+            return 0
+        serve_ui(dict(os.environ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
