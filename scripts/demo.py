@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +41,9 @@ def pi_web_api() -> Iterator[str]:
         yield os.environ["PI_WEB_API_URL"]
         return
     say(f"starting the mock_pi emulator ({TAGS} tags, seed 42, real-time clock) on 127.0.0.1 ...")
-    emulator: Emulator = start_emulator("--seed", "42", "--tags", TAGS, "--admin", log_dir=DEMO_DIR, timeout=60)
+    emulator: Emulator = start_emulator(
+        "--seed", "42", "--tags", TAGS, "--admin", log_dir=DEMO_DIR, timeout=60
+    )
     say(f"emulator ready at {emulator.api} (pid {emulator.process.pid})")
     try:
         yield emulator.api
@@ -142,23 +144,17 @@ def descendants(pid: int) -> list[int]:
 def stop_tree(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group, wait, then SIGKILL any survivor by PID."""
     pids = [proc.pid, *descendants(proc.pid)]
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
+    with suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
     deadline = time.monotonic() + 10
     for pid in pids:
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)  # bounded wait for a terminated child to exit
         if Path(f"/proc/{pid}").exists():
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
