@@ -1,0 +1,217 @@
+"""PI Web API channels (WebSocket push of value changes) as iterators of VALUES_SCHEMA frames, sync and async.
+
+Reconnects with backoff when the socket drops or goes silent past the heartbeat deadline; after a reconnect the
+gap is back-filled from recorded values when a `PIWebAPIClient` is given, so no change is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+import polars as pl
+import websockets
+from websockets.asyncio.client import connect as aconnect
+from websockets.sync.client import connect
+
+from osipi_dagster.lib.piwebapi.auth import build_auth
+from osipi_dagster.lib.piwebapi.config import ClientConfig
+from osipi_dagster.lib.piwebapi.decode import decode_streamset
+from osipi_dagster.lib.piwebapi.errors import AuthenticationError, PIWebAPIError
+from osipi_dagster.lib.piwebapi.schema import VALUES_SCHEMA
+
+if TYPE_CHECKING:
+    from osipi_dagster.lib.piwebapi.client import PIWebAPIClient
+
+log = logging.getLogger(__name__)
+
+
+class ChannelStream:
+    """Subscribe to value changes of `web_ids` on `/streamsets/channel` and iterate decoded frames.
+
+    heartbeat_rate asks the server for an empty message after that many empty polls; if nothing (data or
+    heartbeat) arrives within `silence_timeout_s` the connection is considered dead and re-opened. At most
+    `max_reconnects` consecutive failed connection attempts before a PIWebAPIError. Heartbeats yield nothing.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        web_ids: Iterable[str],
+        *,
+        include_initial_values: bool = False,
+        heartbeat_rate: int | None = 5,
+        silence_timeout_s: float = 60.0,
+        max_reconnects: int = 5,
+        backfill: PIWebAPIClient | None = None,
+    ) -> None:
+        self.config = config
+        self.web_ids = list(dict.fromkeys(web_ids))
+        if not self.web_ids:
+            raise ValueError("a channel needs at least one web id.")
+        self.include_initial_values = include_initial_values
+        self.heartbeat_rate = heartbeat_rate
+        self.silence_timeout_s = silence_timeout_s
+        self.max_reconnects = max_reconnects
+        self.backfill = backfill
+        self.reconnects = 0
+        self.heartbeats = 0
+        self._auth = build_auth(config.auth)
+        self._last_ts: dict[str, datetime] = {}
+        self._connected_once = False
+
+    # -- connection details -------------------------------------------------------------------------------------
+    def url(self, initial: bool) -> str:
+        base = self.config.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        params = [("webId", w) for w in self.web_ids]
+        params.append(("includeInitialValues", "true" if initial else "false"))
+        if self.heartbeat_rate:
+            params.append(("heartbeatRate", str(self.heartbeat_rate)))
+        return f"{base}/streamsets/channel?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
+
+    def _headers(self) -> dict[str, str]:
+        """Run the same httpx auth flow on a probe request to get the upgrade request's Authorization header."""
+        probe = httpx.Request("GET", self.config.base_url + "/streamsets/channel")
+        flow = self._auth.sync_auth_flow(probe)
+        request = next(flow)
+        flow.close()
+        return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.config.base_url.startswith("https://"):
+            return None
+        if not self.config.verify_tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            return ctx
+        return ssl.create_default_context(cafile=self.config.ca_bundle)
+
+    def _decode(self, raw: str | bytes) -> pl.DataFrame | None:
+        body = orjson.loads(raw)
+        frame = decode_streamset(body, "channel values")
+        if frame.is_empty():
+            self.heartbeats += 1
+            return None
+        for w, ts in frame.group_by("web_id").agg(pl.col("timestamp").max()).iter_rows():
+            if w not in self._last_ts or ts > self._last_ts[w]:
+                self._last_ts[w] = ts
+        return frame
+
+    def _gap(self) -> pl.DataFrame | None:
+        """After a reconnect: values recorded since the last one seen per stream (strictly later timestamps)."""
+        if self.backfill is None or not self._last_ts:
+            return None
+        since = min(self._last_ts.values())
+        frame = self.backfill.recorded(list(self._last_ts), since, datetime.now(UTC), include_end=True)
+        last = pl.DataFrame(
+            {"web_id": list(self._last_ts), "_last": list(self._last_ts.values())},
+            schema={"web_id": pl.Utf8, "_last": VALUES_SCHEMA["timestamp"]},
+        )
+        frame = frame.join(last, on="web_id").filter(pl.col("timestamp") > pl.col("_last")).drop("_last")
+        return self._decode_frame(frame)
+
+    def _decode_frame(self, frame: pl.DataFrame) -> pl.DataFrame | None:
+        if frame.is_empty():
+            return None
+        for w, ts in frame.group_by("web_id").agg(pl.col("timestamp").max()).iter_rows():
+            self._last_ts[w] = max(ts, self._last_ts.get(w, ts))
+        return frame
+
+    def _fail(self, exc: BaseException, attempts: int) -> float:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"PI Web API refused the channel upgrade with {status} for GET /streamsets/channel",
+                method="GET",
+                path="/streamsets/channel",
+                status=status,
+            ) from None
+        if attempts > self.max_reconnects:
+            raise PIWebAPIError(
+                f"PI Web API channel /streamsets/channel failed {attempts} times in a row "
+                f"({type(exc).__name__}: {exc})",
+                method="GET",
+                path="/streamsets/channel",
+                status=status,
+                advice="check that PI Web API is up and channels are enabled (EnableChannels)",
+            ) from None
+        self.reconnects += 1
+        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2**attempts)
+        return random.uniform(0.0, cap)
+
+    # -- sync ---------------------------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        failures = 0
+        while True:
+            initial = self.include_initial_values and not self._connected_once
+            try:
+                with connect(
+                    self.url(initial),
+                    additional_headers=self._headers(),
+                    ssl=self._ssl(),
+                    open_timeout=self.config.connect_timeout_s,
+                    max_size=None,
+                    proxy=None,
+                ) as ws:
+                    if self._connected_once:
+                        gap = self._gap()
+                        if gap is not None:
+                            yield gap
+                    self._connected_once = True
+                    failures = 0
+                    while True:
+                        raw = ws.recv(timeout=self.silence_timeout_s)
+                        frame = self._decode(raw)
+                        if frame is not None:
+                            yield frame
+            except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
+                failures += 1
+                delay = self._fail(exc, failures)
+                log.info("channel dropped (%s); reconnecting in %.2fs", type(exc).__name__, delay)
+                time.sleep(delay)
+
+    # -- async --------------------------------------------------------------------------------------------------
+    async def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
+        failures = 0
+        while True:
+            initial = self.include_initial_values and not self._connected_once
+            try:
+                headers = await asyncio.to_thread(self._headers)
+                async with aconnect(
+                    self.url(initial),
+                    additional_headers=headers,
+                    ssl=self._ssl(),
+                    open_timeout=self.config.connect_timeout_s,
+                    max_size=None,
+                    proxy=None,
+                ) as ws:
+                    if self._connected_once:
+                        gap = await asyncio.to_thread(self._gap)
+                        if gap is not None:
+                            yield gap
+                    self._connected_once = True
+                    failures = 0
+                    while True:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=self.silence_timeout_s)
+                        frame = self._decode(raw)
+                        if frame is not None:
+                            yield frame
+            except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
+                failures += 1
+                delay = self._fail(exc, failures)
+                await asyncio.sleep(delay)
+
+
+def channel_message_frame(body: dict[str, Any]) -> pl.DataFrame:
+    """Decode one channel message body (already parsed) into VALUES_SCHEMA."""
+    return decode_streamset(body, "channel values")

@@ -1,0 +1,317 @@
+"""Decoding PI Web API JSON (already parsed by orjson) into typed polars frames in the documented schemas.
+
+The hot path builds columns, not rows: one C-level pass per column over the parsed values, vectorised timestamp
+parsing in polars, and a per-value Python loop only for streams whose values are not all numbers (digital, string).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from operator import itemgetter, methodcaller
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from osipi_dagster.lib.piwebapi.errors import ResponseError, server_messages
+from osipi_dagster.lib.piwebapi.schema import (
+    EF_ATTRIBUTES_SCHEMA,
+    SUMMARY_SCHEMA,
+    UTC_US,
+    VALUES_SCHEMA,
+)
+
+# SYSTEM digital state codes live in 193..320 (reserved for AVEVA); used only when a server omits IsSystem.
+SYSTEM_CODES = range(193, 321)
+_NUMBER_TYPES = frozenset({float, int})
+_TS = itemgetter("Timestamp")
+_VALUE = itemgetter("Value")
+_GOOD = itemgetter("Good")
+_QUEST = itemgetter("Questionable")
+_SUBST = itemgetter("Substituted")
+_GET_VALUE = methodcaller("get", "Value")
+_GET_GOOD = methodcaller("get", "Good", True)
+_GET_QUEST = methodcaller("get", "Questionable", False)
+_GET_SUBST = methodcaller("get", "Substituted", False)
+_GET_ANNOTATED = methodcaller("get", "Annotated", False)
+_HAS_ERRORS = methodcaller("get", "Errors")
+
+
+class StreamChunk:
+    """The values of one stream from one response: web id, parsed TimedValue dicts, stream-level units."""
+
+    __slots__ = ("items", "ordinal_offset", "units", "web_id")
+
+    def __init__(
+        self, web_id: str, items: list[dict[str, Any]], units: str | None = None, ordinal_offset: int = 0
+    ):
+        self.web_id = web_id
+        self.items = items
+        self.units = units
+        # Values already delivered at this chunk's first timestamp (continuation reads): ordinals start there.
+        self.ordinal_offset = ordinal_offset
+
+
+def parse_timestamps(texts: Sequence[str] | pl.Series) -> pl.Series:
+    """ISO 8601 texts (Z, fractional seconds, or offsets) → Datetime(us, UTC), vectorised."""
+    s = texts if isinstance(texts, pl.Series) else pl.Series("timestamp", texts, dtype=pl.Utf8)
+    out = s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", time_zone="UTC", strict=False)
+    missing = out.is_null() & s.is_not_null()
+    if missing.any():
+        # Rare: offsets other than Z (+00:00). Parse just those rows with an offset-aware format.
+        other = (
+            s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False)
+            .dt.convert_time_zone("UTC")
+            .cast(UTC_US)
+        )
+        out = out.zip_with(~missing, other)
+        bad = out.is_null() & s.is_not_null()
+        if bad.any():
+            raise ResponseError(f"PI Web API sent an unreadable timestamp {s.filter(bad)[0]!r}")
+    return out.alias("timestamp")
+
+
+def _flags(column: list[Any], default: bool) -> list[bool | None] | list[Any]:
+    """Boolean flags as sent: real booleans, or "true"/"false" strings (channel messages), or missing."""
+    kinds = set(map(type, column))
+    if kinds <= {bool}:
+        return column
+    out: list[bool | None] = []
+    for v in column:
+        if v is None:
+            out.append(default)
+        elif isinstance(v, str):
+            out.append(v.strip().lower() == "true")
+        else:
+            out.append(bool(v))
+    return out
+
+
+def _columns(chunk: StreamChunk) -> tuple[list[Any], ...]:
+    """Per-stream column lists: timestamp, value, good, questionable, substituted, annotated (C-level map passes)."""
+    items = chunk.items
+    try:
+        ts = list(map(_TS, items))
+        vals = list(map(_VALUE, items))
+        good = list(map(_GOOD, items))
+        quest = list(map(_QUEST, items))
+        subst = list(map(_SUBST, items))
+    except KeyError:
+        # Some servers and channel messages omit status flags: fall back to per-key lookups with defaults.
+        ts = [v["Timestamp"] for v in items]
+        vals = list(map(_GET_VALUE, items))
+        good = list(map(_GET_GOOD, items))
+        quest = list(map(_GET_QUEST, items))
+        subst = list(map(_GET_SUBST, items))
+    annotated = list(map(_GET_ANNOTATED, items))
+    return ts, vals, _flags(good, True), _flags(quest, False), _flags(subst, False), _flags(annotated, False)
+
+
+def _split_values(
+    vals: list[Any],
+) -> tuple[list[Any], list[str | None] | None, list[int | None] | None, list[bool] | None]:
+    """Value column → (numeric, text, digital code, is_system). Fast path when all values are numbers."""
+    kinds = set(map(type, vals))
+    if kinds <= _NUMBER_TYPES:
+        return vals, None, None, None
+    num: list[float | None] = []
+    text: list[str | None] = []
+    code: list[int | None] = []
+    system: list[bool] = []
+    for v in vals:
+        if isinstance(v, dict):
+            c = v.get("Value")
+            c = int(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
+            is_sys = v.get("IsSystem")
+            if isinstance(is_sys, str):
+                is_sys = is_sys.lower() == "true"
+            elif is_sys is None:
+                is_sys = c is not None and c in SYSTEM_CODES
+            num.append(None)
+            text.append(v.get("Name"))
+            code.append(c)
+            system.append(bool(is_sys))
+        elif isinstance(v, str):
+            num.append(None)
+            text.append(v)
+            code.append(None)
+            system.append(False)
+        elif isinstance(v, bool):
+            num.append(float(v))
+            text.append(None)
+            code.append(None)
+            system.append(False)
+        elif isinstance(v, (int, float)):
+            num.append(v)
+            text.append(None)
+            code.append(None)
+            system.append(False)
+        else:
+            # null or a structure we do not model (e.g. Blob): keep the row, value unknown.
+            num.append(None)
+            text.append(None if v is None else str(v))
+            code.append(None)
+            system.append(False)
+    return num, text, code, system
+
+
+def check_errors(obj: Mapping[str, Any], what: str, web_id: str | None) -> None:
+    """`Errors` on a stream or value means PI hit a handled error for it: the data is incomplete, so raise."""
+    errors = obj.get("Errors")
+    if errors:
+        raise ResponseError(
+            f"PI Web API reported errors for {what}" + (f" (web id {web_id})" if web_id else ""),
+            web_id=web_id,
+            server_errors=server_messages({"Errors": errors}),
+            advice="the server could not read this stream; check the point's data source and the PI archive",
+        )
+
+
+def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
+    """StreamChunks → one VALUES_SCHEMA frame (ordinals computed per stream and timestamp, in response order)."""
+    chunks = [c for c in chunks if c.items]
+    if not chunks:
+        return pl.DataFrame(schema=VALUES_SCHEMA)
+    lengths = np.fromiter((len(c.items) for c in chunks), dtype=np.int64, count=len(chunks))
+    total = int(lengths.sum())
+    ts_all: list[Any] = []
+    good_all: list[Any] = []
+    quest_all: list[Any] = []
+    subst_all: list[Any] = []
+    ann_all: list[Any] = []
+    num_all: list[Any] = []
+    text_all: list[Any] = []
+    code_all: list[Any] = []
+    sys_all: list[Any] = []
+    any_text = False
+    for chunk in chunks:
+        if any(map(_HAS_ERRORS, chunk.items)):
+            for value in chunk.items:
+                check_errors(value, "a value", chunk.web_id)
+        ts, vals, good, quest, subst, ann = _columns(chunk)
+        ts_all += ts
+        good_all += good
+        quest_all += quest
+        subst_all += subst
+        ann_all += ann
+        num, text, code, system = _split_values(vals)
+        num_all += num
+        n = len(vals)
+        if text is None:
+            if any_text:
+                text_all += [None] * n
+                code_all += [None] * n
+                sys_all += [False] * n
+        else:
+            if not any_text:
+                # First non-numeric stream: back-fill the numeric streams seen so far.
+                done = len(num_all) - n
+                text_all, code_all, sys_all = [None] * done, [None] * done, [False] * done
+                any_text = True
+            text_all += text
+            code_all += code
+            sys_all += system
+
+    timestamps = parse_timestamps(ts_all)
+    # Ordinal: position within a run of equal timestamps of one stream (values arrive in archive order).
+    ts_int = timestamps.dt.epoch("us").to_numpy()
+    stream_idx = np.repeat(np.arange(len(chunks)), lengths)
+    idx = np.arange(total, dtype=np.int64)
+    new_run = np.ones(total, dtype=bool)
+    new_run[1:] = (ts_int[1:] != ts_int[:-1]) | (stream_idx[1:] != stream_idx[:-1])
+    run_start = np.maximum.accumulate(np.where(new_run, idx, 0))
+    ordinal = idx - run_start
+    offsets = np.fromiter((c.ordinal_offset for c in chunks), dtype=np.int64, count=len(chunks))
+    if offsets.any():
+        # Continuation reads: the leading run of a chunk continues ordinals already delivered.
+        chunk_start = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        first_ts = ts_int[chunk_start]
+        leading = (ts_int == first_ts[stream_idx]) & (run_start == chunk_start[stream_idx])
+        ordinal = ordinal + np.where(leading, offsets[stream_idx], 0)
+
+    units = [c.units if c.units is not None else (c.items[0].get("UnitsAbbreviation") or "") for c in chunks]
+    frame = pl.DataFrame(
+        {
+            "web_id": pl.Series([c.web_id for c in chunks], dtype=pl.Utf8).gather(stream_idx),
+            "timestamp": timestamps,
+            "ordinal": pl.Series(ordinal, dtype=pl.Int32),
+            "value": pl.Series(num_all, dtype=pl.Float64, strict=False),
+            "value_text": pl.Series(text_all, dtype=pl.Utf8)
+            if any_text
+            else pl.repeat(None, total, dtype=pl.Utf8, eager=True),
+            "digital_code": pl.Series(code_all, dtype=pl.Int32)
+            if any_text
+            else pl.repeat(None, total, dtype=pl.Int32, eager=True),
+            "is_system": pl.Series(sys_all, dtype=pl.Boolean)
+            if any_text
+            else pl.repeat(False, total, dtype=pl.Boolean, eager=True),
+            "good": pl.Series(good_all, dtype=pl.Boolean),
+            "questionable": pl.Series(quest_all, dtype=pl.Boolean),
+            "substituted": pl.Series(subst_all, dtype=pl.Boolean),
+            "annotated": pl.Series(ann_all, dtype=pl.Boolean),
+            "units": pl.Series(units, dtype=pl.Utf8).gather(stream_idx),
+        }
+    )
+    # Numbers arriving for a value that also carries a digital state are impossible; NaN from PI is kept as NaN.
+    return frame
+
+
+def streamset_chunks(body: Mapping[str, Any], what: str) -> list[StreamChunk]:
+    """Stream-set recorded/interpolated/plot body (or a channel message) → chunks, raising on per-stream Errors."""
+    chunks = []
+    for item in body.get("Items") or []:
+        web_id = item.get("WebId") or ""
+        check_errors(item, what, web_id)
+        chunks.append(StreamChunk(web_id, item.get("Items") or [], item.get("UnitsAbbreviation")))
+    return chunks
+
+
+def decode_streamset(body: Mapping[str, Any], what: str = "a stream") -> pl.DataFrame:
+    """A stream-set values body (recorded, interpolated, plot, channel message) → VALUES_SCHEMA."""
+    return values_frame(streamset_chunks(body, what))
+
+
+def decode_end_values(body: Mapping[str, Any], what: str = "the end value") -> pl.DataFrame:
+    """A stream-set value/end body ({Items: [{WebId, Value: TimedValue}]}) → VALUES_SCHEMA, one row per stream."""
+    chunks = []
+    for item in body.get("Items") or []:
+        web_id = item.get("WebId") or ""
+        check_errors(item, what, web_id)
+        value = item.get("Value")
+        if isinstance(value, dict):
+            chunks.append(StreamChunk(web_id, [value], item.get("UnitsAbbreviation")))
+    return values_frame(chunks)
+
+
+def decode_summary(body: Mapping[str, Any]) -> pl.DataFrame:
+    """A stream-set summary body → SUMMARY_SCHEMA (one row per stream, summary type and interval)."""
+    rows: dict[str, list[Any]] = {k: [] for k in SUMMARY_SCHEMA}
+    for item in body.get("Items") or []:
+        web_id = item.get("WebId") or ""
+        check_errors(item, "the summary", web_id)
+        for entry in item.get("Items") or []:
+            value = entry.get("Value") or {}
+            check_errors(value, f"the {entry.get('Type')} summary", web_id)
+            raw = value.get("Value")
+            rows["web_id"].append(web_id)
+            rows["summary_type"].append(entry.get("Type"))
+            rows["timestamp"].append(value.get("Timestamp"))
+            is_number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+            rows["value"].append(float(raw) if is_number else None)
+            if isinstance(raw, dict):
+                rows["value_text"].append(raw.get("Name"))
+            else:
+                rows["value_text"].append(None if is_number or raw is None else str(raw))
+            good = value.get("Good", True)
+            rows["good"].append(good.lower() == "true" if isinstance(good, str) else bool(good))
+            rows["units"].append(value.get("UnitsAbbreviation") or item.get("UnitsAbbreviation") or "")
+    ts = parse_timestamps(rows.pop("timestamp"))
+    frame = pl.DataFrame(rows, schema={k: v for k, v in SUMMARY_SCHEMA.items() if k != "timestamp"})
+    return frame.with_columns(ts).select(list(SUMMARY_SCHEMA))
+
+
+def decode_timed_value(value: Mapping[str, Any]) -> dict[str, Any]:
+    """One TimedValue → the value columns shared by VALUES_SCHEMA and EF_ATTRIBUTES_SCHEMA (slow path, small data)."""
+    frame = values_frame([StreamChunk("", [dict(value)])])
+    row = frame.row(0, named=True)
+    return {k: row[k] for k in EF_ATTRIBUTES_SCHEMA if k in row and k != "web_id"}

@@ -1,0 +1,70 @@
+"""Small typed records for PI servers and AF databases returned by discovery calls.
+
+Tables (points, elements, attributes, event frames, values) are polars frames; these are the handful of parents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataServer:
+    web_id: str
+    id: str
+    name: str
+    path: str
+    is_connected: bool
+    server_version: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> DataServer:
+        return cls(
+            web_id=body["WebId"],
+            id=str(body.get("Id", "")),
+            name=body.get("Name", ""),
+            path=body.get("Path", ""),
+            is_connected=bool(body.get("IsConnected", True)),
+            server_version=body.get("ServerVersion", "") or "",
+        )
+
+
+@dataclass(frozen=True)
+class AssetServer:
+    web_id: str
+    id: str
+    name: str
+    path: str
+    is_connected: bool
+    server_version: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> AssetServer:
+        return cls(
+            web_id=body["WebId"],
+            id=str(body.get("Id", "")),
+            name=body.get("Name", ""),
+            path=body.get("Path", ""),
+            is_connected=bool(body.get("IsConnected", True)),
+            server_version=body.get("ServerVersion", "") or "",
+        )
+
+
+@dataclass(frozen=True)
+class AssetDatabase:
+    web_id: str
+    id: str
+    name: str
+    path: str
+    description: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> AssetDatabase:
+        return cls(
+            web_id=body["WebId"],
+            id=str(body.get("Id", "")),
+            name=body.get("Name", ""),
+            path=body.get("Path", ""),
+            description=body.get("Description", "") or "",
+        )
