@@ -1,0 +1,523 @@
+"""PI software-defined assets: tag catalogue, AF hierarchy, event frames and recorded values, landed in Delta.
+
+Each asset writes its own table idempotently (SCD2 merge or time-window replace) and returns MaterializeResult.
+"""
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from osipi_dagster.defs.lake.resources import LakeResource
+from osipi_dagster.defs.pi import checks
+from osipi_dagster.defs.pi.partitions import HOURS_PER_BACKFILL_RUN, daily_partitions, hourly_partitions
+from osipi_dagster.defs.pi.reporting import Progress, table_metadata, time_range
+from osipi_dagster.defs.pi.resources import PIWebAPIResource
+from osipi_dagster.lib.lake import DeltaTableRef, Lake, WriteResult
+from osipi_dagster.lib.piwebapi import PIWebAPIClient
+from osipi_dagster.lib.piwebapi.schema import (
+    ATTRIBUTES_SCHEMA,
+    EF_ATTRIBUTES_SCHEMA,
+    ELEMENTS_SCHEMA,
+    EVENT_FRAMES_SCHEMA,
+    POINTS_SCHEMA,
+    UTC_US,
+    VALUES_SCHEMA,
+)
+
+KEY_PREFIX = "pi"
+GROUP = "pi"
+POOL = "pi_web_api"
+KINDS = {"deltalake", "polars"}
+# Every PI asset: one group, Delta + polars badges, and the pool that bounds concurrent load on PI Web API.
+PI_ASSET: dict[str, Any] = {"key_prefix": KEY_PREFIX, "group_name": GROUP, "kinds": KINDS, "pool": POOL}
+DAILY_ASSET: dict[str, Any] = {
+    **PI_ASSET,
+    "partitions_def": daily_partitions,
+    "backfill_policy": dg.BackfillPolicy.multi_run(max_partitions_per_run=7),
+}
+
+# Lake table names equal the asset names.
+POINTS_TABLE = "pi_points"
+ELEMENTS_TABLE = "af_elements"
+ATTRIBUTES_TABLE = "af_attributes"
+EVENT_FRAMES_TABLE = "event_frames"
+EF_ATTRIBUTES_TABLE = "event_frame_attributes"
+TIMESERIES_TABLE = "pi_timeseries"
+
+# Landed schemas: the client's schema plus what the landing adds. Documented in docs/tables.md.
+TIMESERIES_SCHEMA = pl.Schema({**VALUES_SCHEMA, "tag": pl.Utf8, "ingested_at": UTC_US, "date": pl.Date})
+AF_ATTRIBUTES_SCHEMA = pl.Schema({**ATTRIBUTES_SCHEMA, "database": pl.Utf8})
+EVENT_FRAMES_LANDED_SCHEMA = pl.Schema({**EVENT_FRAMES_SCHEMA, "ingested_at": UTC_US, "date": pl.Date})
+EF_ATTRIBUTES_LANDED_SCHEMA = pl.Schema(
+    {
+        **EF_ATTRIBUTES_SCHEMA,
+        "event_frame_start": UTC_US,
+        "database": pl.Utf8,
+        "ingested_at": UTC_US,
+        "date": pl.Date,
+    }
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers shared by the assets
+
+
+def utc(moment: datetime) -> datetime:
+    """Partition windows come back as tz-aware datetimes in the partitions' zone (UTC); normalise to stdlib UTC."""
+    return datetime.fromtimestamp(moment.timestamp(), tz=UTC)
+
+
+def pi_name_filter_regex(name_filter: str) -> str:
+    """PI name filter (`*` any run, `?` one character, case-insensitive) as an anchored regex."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in name_filter)
+    return f"(?i)^{body}$"
+
+
+def read_current(lake: Lake, table: str, columns: list[str], upstream: str) -> pl.DataFrame:
+    """Current rows (is_current) of an SCD2 dimension table; a clear error if it was never materialized."""
+    ref = lake.table(table)
+    if not ref.exists():
+        raise dg.Failure(
+            f"Delta table {ref.uri} does not exist yet: materialize {upstream} first "
+            f"(e.g. with pi_catalogue_job), then re-run this partition."
+        )
+    return ref.scan().filter(pl.col("is_current")).select(columns).collect()
+
+
+def pull(pi: PIWebAPIResource, read: Callable[[PIWebAPIClient], pl.DataFrame]) -> tuple[pl.DataFrame, int]:
+    """Run `read` with a fresh client; returns its frame and the number of HTTP calls it made."""
+    with pi.get_client() as client:
+        before = client.stats.http_calls
+        frame = read(client)
+        return frame, int(client.stats.http_calls - before)
+
+
+def select_by_name(available: list, wanted: list[str], attr: str, what: str, variable: str) -> list:
+    """The configured subset (case-insensitive, PI names are), or everything when nothing is configured."""
+    if not wanted:
+        return available
+    by_name = {str(getattr(item, attr)).lower().lstrip("\\"): item for item in available}
+    missing = [w for w in wanted if w.lower().lstrip("\\") not in by_name]
+    if missing:
+        known = ", ".join(sorted(str(getattr(item, attr)) for item in available)) or "none"
+        raise dg.Failure(
+            f"{variable} names {what} that PI Web API does not know: {', '.join(missing)}. Known: {known}. "
+            f"Fix {variable} or leave it empty for all."
+        )
+    return [by_name[w.lower().lstrip("\\")] for w in wanted]
+
+
+def af_databases(client: PIWebAPIClient, wanted: list[str]) -> list:
+    databases = [db for server in client.asset_servers() for db in client.asset_databases(server)]
+    return select_by_name(databases, wanted, "path", "AF databases", "PI_AF_DATABASES")
+
+
+def snapshot(frames: Iterable[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
+    """Concatenate client pages into one frame of exactly `schema` (also when there are none)."""
+    parts = [frame.select(list(schema)).cast(dict(schema)) for frame in frames]
+    return pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=schema)
+
+
+def write_result_metadata(result: WriteResult) -> dict[str, object]:
+    """The lake writer's figures for this commit."""
+    out: dict[str, object] = {
+        "delta_version": result.version if result.version is not None else "unchanged",
+        "rows_written": result.rows_written,
+        "files_added": result.files_added,
+        "files_removed": result.files_removed,
+        "write_duration_s": round(result.duration_s, 3),
+    }
+    if result.rows_deleted is not None:
+        out["rows_deleted"] = result.rows_deleted
+    for name in ("inserted", "changed", "deleted", "unchanged"):
+        if name in result.metrics:
+            out[f"scd2_{name}"] = int(result.metrics[name])
+    return out
+
+
+def total_rows(ref: DeltaTableRef, fallback: int) -> int:
+    """Rows of the whole table from the Delta log (no data file is read), for `dagster/row_count` of partitioned
+    assets; `fallback` (the rows of this window) when the log carries no counts."""
+    rows = ref.table_stats().get("rows")
+    return int(rows) if rows is not None else fallback
+
+
+def dimension_result(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    table: str,
+    frame: pl.DataFrame,
+    *,
+    as_of: datetime,
+    calls: int,
+    check_results: list[dg.AssetCheckResult],
+    **extra: object,
+) -> dg.MaterializeResult:
+    """SCD2-merge a dimension snapshot and describe it."""
+    ref = lake.table(table)
+    # A duplicated key fails the check below; landing one copy keeps the table usable meanwhile.
+    frame = frame.unique("web_id", keep="first", maintain_order=True)
+    # Every non-key column is compared: a renamed tag or a moved element opens a new version.
+    result = ref.scd2_merge(frame, key=["web_id"], as_of=as_of)
+    context.log.info(f"{table}: merged a snapshot of {frame.height:,} rows into {ref.uri} ({result})")
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            table_uri=ref.uri,
+            schema=frame.schema,
+            row_count=frame.height,
+            preview=frame,
+            http_calls=calls,
+            as_of=dg.MetadataValue.timestamp(as_of),
+            **write_result_metadata(result),
+            **extra,
+        ),
+        check_results=check_results,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dimension snapshots (unpartitioned, daily): SCD2 history in Delta
+
+
+@dg.asset(
+    **PI_ASSET,
+    check_specs=[checks.POINTS_UNIQUE_WEB_ID],
+    description="PI point catalogue of every configured data server (PI_DATA_SERVERS), SCD2 history.",
+)
+def pi_points(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    settings = pi.settings()
+    as_of = datetime.now(UTC)
+
+    def read(client: PIWebAPIClient) -> pl.DataFrame:
+        servers = select_by_name(
+            client.data_servers(), settings.data_servers, "name", "data servers", "PI_DATA_SERVERS"
+        )
+        return snapshot((page for s in servers for page in client.iter_points(s, "*")), POINTS_SCHEMA)
+
+    frame, calls = pull(pi, read)
+    per_server = frame.group_by("server").len().sort("server")
+    return dimension_result(
+        context,
+        lake.get_lake(),
+        POINTS_TABLE,
+        frame,
+        as_of=as_of,
+        calls=calls,
+        check_results=[checks.unique_web_id(checks.POINTS_UNIQUE_WEB_ID, frame)],
+        data_servers=dg.MetadataValue.json(dict(per_server.iter_rows())),
+        tag_count=frame.height,
+    )
+
+
+@dg.asset(
+    **PI_ASSET,
+    check_specs=[checks.ELEMENTS_TREE_COMPLETE],
+    description="AF element hierarchy of every configured AF database (PI_AF_DATABASES), SCD2 history.",
+)
+def af_elements(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    settings = pi.settings()
+    as_of = datetime.now(UTC)
+
+    def read(client: PIWebAPIClient) -> pl.DataFrame:
+        databases = af_databases(client, settings.af_databases)
+        return snapshot((page for db in databases for page in client.iter_elements(db)), ELEMENTS_SCHEMA)
+
+    frame, calls = pull(pi, read)
+    return dimension_result(
+        context,
+        lake.get_lake(),
+        ELEMENTS_TABLE,
+        frame,
+        as_of=as_of,
+        calls=calls,
+        check_results=[checks.tree_complete(checks.ELEMENTS_TREE_COMPLETE, frame)],
+        databases=dg.MetadataValue.json(dict(frame.group_by("database").len().sort("database").iter_rows())),
+        max_depth=int(frame["depth"].max() or 0) if frame.height else 0,
+    )
+
+
+@dg.asset(
+    **PI_ASSET,
+    deps=[af_elements],
+    check_specs=[checks.ATTRIBUTES_POINTS_RESOLVED],
+    description="Attributes of the current AF elements, PI point data references resolved, SCD2 history.",
+)
+def af_attributes(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    the_lake = lake.get_lake()
+    elements = read_current(the_lake, ELEMENTS_TABLE, ["web_id", "database"], "pi/af_elements")
+    as_of = datetime.now(UTC)
+    frame, calls = pull(
+        pi, lambda client: snapshot(client.iter_attributes(elements["web_id"].to_list()), ATTRIBUTES_SCHEMA)
+    )
+    frame = frame.join(elements.rename({"web_id": "element_web_id"}), on="element_web_id", how="left").select(
+        list(AF_ATTRIBUTES_SCHEMA)
+    )
+    return dimension_result(
+        context,
+        the_lake,
+        ATTRIBUTES_TABLE,
+        frame,
+        as_of=as_of,
+        calls=calls,
+        check_results=[checks.points_resolved(checks.ATTRIBUTES_POINTS_RESOLVED, frame)],
+        elements=elements.height,
+        pi_point_attributes=int(frame["point_web_id"].is_not_null().sum()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Event frames: UTC-day partitions, each frame in the day it starts
+
+
+@dg.asset(
+    **DAILY_ASSET,
+    description="Event frames of the configured AF databases that start in the partition's UTC day; "
+    "in-progress frames have end null and in_progress true until a later run closes them.",
+)
+def event_frames(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = utc(window.start), utc(window.end)
+    settings = pi.settings()
+    ingested_at = datetime.now(UTC)
+    databases: list[Any] = []
+
+    def read(client: PIWebAPIClient) -> pl.DataFrame:
+        databases.extend(af_databases(client, settings.af_databases))
+        pages = (page for db in databases for page in client.iter_event_frames(db, start, end))
+        return snapshot(pages, EVENT_FRAMES_SCHEMA)
+
+    frame, calls = pull(pi, read)
+    # The search returns frames overlapping the window; keep those that start in it so each frame lives in one day.
+    frame = (
+        frame.filter((pl.col("start") >= start) & (pl.col("start") < end))
+        .unique("web_id", keep="first", maintain_order=True)
+        .with_columns(
+            pl.lit(ingested_at, dtype=UTC_US).alias("ingested_at"), pl.col("start").dt.date().alias("date")
+        )
+        .select(list(EVENT_FRAMES_LANDED_SCHEMA))
+        .sort("start", "web_id")
+    )
+    ref = lake.get_lake().table(EVENT_FRAMES_TABLE)
+    result = ref.replace_window([frame], column="start", start=start, end=end, partition_by=["date"])
+    in_progress = int(frame["in_progress"].sum())
+    context.log.info(
+        f"event_frames {start:%Y-%m-%d}..{end:%Y-%m-%d}: {frame.height} frames, {in_progress} in progress"
+    )
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            table_uri=ref.uri,
+            schema=frame.schema,
+            row_count=total_rows(ref, frame.height),
+            preview=frame,
+            **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
+            http_calls=calls,
+            event_frames=frame.height,
+            in_progress=in_progress,
+            databases=len(databases),
+            **time_range(frame["start"].min(), frame["start"].max()),
+            **write_result_metadata(result),
+        )
+    )
+
+
+@dg.asset(
+    **DAILY_ASSET,
+    deps=[event_frames],
+    description="Attributes of the partition's event frames with their captured values.",
+)
+def event_frame_attributes(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = utc(window.start), utc(window.end)
+    the_lake = lake.get_lake()
+    frames_ref = the_lake.table(EVENT_FRAMES_TABLE)
+    if not frames_ref.exists():
+        raise dg.Failure(
+            f"Delta table {frames_ref.uri} does not exist yet: materialize pi/event_frames first."
+        )
+    frames = (
+        frames_ref.scan()
+        .filter((pl.col("start") >= start) & (pl.col("start") < end))
+        .select(
+            pl.col("web_id").alias("event_frame_web_id"),
+            pl.col("start").alias("event_frame_start"),
+            "database",
+        )
+        .collect()
+    )
+    ingested_at = datetime.now(UTC)
+    frame, calls = pull(
+        pi,
+        lambda client: snapshot(
+            client.iter_event_frame_attributes(frames["event_frame_web_id"].to_list()), EF_ATTRIBUTES_SCHEMA
+        ),
+    )
+    frame = (
+        frame.join(frames, on="event_frame_web_id", how="inner")
+        .with_columns(
+            pl.lit(ingested_at, dtype=UTC_US).alias("ingested_at"),
+            pl.col("event_frame_start").dt.date().alias("date"),
+        )
+        .select(list(EF_ATTRIBUTES_LANDED_SCHEMA))
+    )
+    ref = the_lake.table(EF_ATTRIBUTES_TABLE)
+    result = ref.replace_window(
+        [frame], column="event_frame_start", start=start, end=end, partition_by=["date"]
+    )
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            table_uri=ref.uri,
+            schema=frame.schema,
+            row_count=total_rows(ref, frame.height),
+            preview=frame,
+            **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
+            http_calls=calls,
+            event_frames=frames.height,
+            attributes=frame.height,
+            **write_result_metadata(result),
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recorded values: UTC-hour partitions streamed page by page into one Delta commit per run
+
+
+@dataclass
+class LandingStats:
+    """What went through the landing stream, gathered on the fly (bounded: one entry per tag at most)."""
+
+    rows: int = 0
+    dropped_outside_window: int = 0
+    web_ids: set[str] = field(default_factory=set)
+    first: datetime | None = None
+    last: datetime | None = None
+    preview: pl.DataFrame | None = None
+
+
+def land_values(
+    pages: Iterable[pl.DataFrame],
+    tags: pl.DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    ingested_at: datetime,
+    stats: LandingStats,
+) -> Iterator[pl.DataFrame]:
+    """Client pages → landed rows: half-open window [start, end), tag name joined, landing columns added.
+
+    PI's recorded calls include values stamped exactly at `end`; they belong to the next partition, and keeping
+    them here would duplicate them on the boundary.
+    """
+    emitted = False
+    for page in pages:
+        inside = page.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
+        stats.dropped_outside_window += page.height - inside.height
+        if inside.height == 0:
+            continue
+        landed = (
+            inside.join(tags, on="web_id", how="left")
+            .with_columns(
+                pl.lit(ingested_at, dtype=UTC_US).alias("ingested_at"),
+                pl.col("timestamp").dt.date().alias("date"),
+            )
+            .select(list(TIMESERIES_SCHEMA))
+            .cast(dict(TIMESERIES_SCHEMA))
+        )
+        stats.rows += landed.height
+        stats.web_ids.update(landed["web_id"].unique().to_list())
+        lo, hi = landed["timestamp"].min(), landed["timestamp"].max()
+        stats.first = lo if stats.first is None else min(stats.first, lo)
+        stats.last = hi if stats.last is None else max(stats.last, hi)
+        if stats.preview is None:
+            stats.preview = landed.head(5)
+        emitted = True
+        yield landed
+    if not emitted:
+        # An empty window still replaces what was there (e.g. values deleted in PI) and keeps the schema known.
+        yield pl.DataFrame(schema=TIMESERIES_SCHEMA)
+
+
+def tags_to_extract(lake: Lake, tag_filter: str) -> pl.DataFrame:
+    """Current catalogue rows whose name matches PI_TAG_FILTER: new tags join on the next catalogue refresh."""
+    points = read_current(lake, POINTS_TABLE, ["web_id", "name"], "pi/pi_points")
+    return (
+        points.filter(pl.col("name").str.contains(pi_name_filter_regex(tag_filter)))
+        .rename({"name": "tag"})
+        .unique("web_id")
+        .sort("tag", "web_id")
+    )
+
+
+@dg.asset(
+    **PI_ASSET,
+    partitions_def=hourly_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=HOURS_PER_BACKFILL_RUN),
+    deps=[pi_points],
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)
+    ),
+    description="Recorded values (every archive event, duplicates kept by ordinal) of the catalogued tags "
+    "matching PI_TAG_FILTER, one UTC hour per partition, Delta-partitioned by date.",
+)
+def pi_timeseries(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    # A backfill run may carry up to HOURS_PER_BACKFILL_RUN hours: the window covers the whole range.
+    window = context.partition_time_window
+    start, end = utc(window.start), utc(window.end)
+    settings = pi.settings()
+    the_lake = lake.get_lake()
+    tags = tags_to_extract(the_lake, settings.tag_filter)
+    if tags.height == 0:
+        context.log.warning(f"No current pi_points row matches PI_TAG_FILTER={settings.tag_filter!r}.")
+    ingested_at = datetime.now(UTC)
+    stats = LandingStats()
+    label = f"pi_timeseries {start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}Z ({tags.height} tags)"
+    progress = Progress(context.log.info, label)
+    ref = the_lake.table(TIMESERIES_TABLE)
+    with pi.get_client() as client:
+        before = client.stats.http_calls
+        pages = client.iter_recorded(tags["web_id"].to_list(), start, end) if tags.height else iter(())
+        landed = land_values(
+            progress.track(pages), tags, start=start, end=end, ingested_at=ingested_at, stats=stats
+        )
+        # One commit for the whole window: a crash before it leaves the previous version of the window intact.
+        result = ref.replace_window(landed, column="timestamp", start=start, end=end, partition_by=["date"])
+        calls = int(client.stats.http_calls - before)
+    context.log.info(progress.line() + f"; landed {stats.rows:,} values of {len(stats.web_ids)} tags")
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            table_uri=ref.uri,
+            schema=TIMESERIES_SCHEMA,
+            row_count=total_rows(ref, stats.rows),
+            preview=stats.preview if stats.preview is not None else pl.DataFrame(schema=TIMESERIES_SCHEMA),
+            **{"dagster/partition_row_count": dg.MetadataValue.int(stats.rows)},
+            tags_requested=tags.height,
+            tags_with_values=len(stats.web_ids),
+            values=stats.rows,
+            window_start=dg.MetadataValue.timestamp(start),
+            window_end=dg.MetadataValue.timestamp(end),
+            **time_range(stats.first, stats.last),
+            http_calls=calls,
+            pages=progress.pages,
+            values_per_second=round(stats.rows / progress.elapsed_s, 1),
+            duration_s=round(progress.elapsed_s, 3),
+            **write_result_metadata(result),
+        )
+    )
