@@ -27,6 +27,8 @@ DAGSTER_HOME = ROOT / ".dagster_home"
 UI_PORT = int(os.environ.get("DEMO_UI_PORT", "3000"))
 TAGS = os.environ.get("DEMO_TAGS", "1000")
 HOURS = int(os.environ.get("DEMO_HOURS", "3"))
+# Run logs at INFO on the console (progress lines); the full DEBUG event log is in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def say(message: str) -> None:
@@ -82,7 +84,11 @@ def materialize_initial_assets() -> None:
     def run(keys: list[dg.AssetKey], partition_key: str | None) -> None:
         started = time.monotonic()
         result = job.execute_in_process(
-            instance=instance, asset_selection=keys, partition_key=partition_key, raise_on_error=False
+            run_config=QUIET,
+            instance=instance,
+            asset_selection=keys,
+            partition_key=partition_key,
+            raise_on_error=False,
         )
         label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition_key}]" if partition_key else "")
         status = "ok" if result.success else "FAILED"
@@ -93,16 +99,16 @@ def materialize_initial_assets() -> None:
     say("materializing the initial assets ...")
     if by_partitioning["none"]:
         run(sorted(by_partitioning["none"]), None)
-    for key in sorted(by_partitioning["daily"]):
-        pdef = graph.get(key).partitions_def
+    daily, hourly = sorted(by_partitioning["daily"]), sorted(by_partitioning["hourly"])
+    if daily:
+        keys = graph.get(daily[0]).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         for day in sorted({(now - timedelta(hours=HOURS)).date(), now.date()}):
-            partition = day.strftime("%Y-%m-%d")
-            if partition in pdef.get_partition_keys(dynamic_partitions_store=instance):
-                run([key], partition)
-    for key in sorted(by_partitioning["hourly"]):
-        keys = graph.get(key).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+            if day.isoformat() in keys:
+                run(daily, day.isoformat())
+    if hourly:
+        keys = graph.get(hourly[0]).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         for partition in keys[-HOURS:]:
-            run([key], partition)
+            run(hourly, partition)
 
 
 def print_summary(lake_uri: str) -> None:
