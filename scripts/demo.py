@@ -176,7 +176,9 @@ def serve_ui(env: dict[str, str]) -> None:
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # Handle the signals explicitly: a shell may start us with SIGINT ignored (background jobs, CI).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         proc.wait()
     except KeyboardInterrupt:
