@@ -1,0 +1,503 @@
+"""Deterministic PI archive: values are a pure function of (seed, point, time), plus an in-memory edit overlay.
+
+Each point's time axis is cut into slots of its mean spacing; a slot holds 0, 1 or (rarely) 2 events at
+hash-derived offsets, so data is irregular like compressed PI data and any window can be computed on its own.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mock_pi.catalog import NO_DATA, PT_CREATED, SYSTEM_STATES, Point, splitmix64, unit_float
+
+_U = np.uint64
+_STRING_WORDS = ("BATCH", "LOT", "RUN", "CIP", "GRADE")
+_SYSTEM_CODES = np.array([246, 246, 254, 255, 252, 251, 238, 248], dtype=np.int32)
+_CHUNK_SLOTS = 1 << 20
+_MIN_CHUNK_SLOTS = 1 << 10
+
+
+@dataclass
+class Values:
+    """Archive events in archive order (duplicate timestamps adjacent), one numpy array per field."""
+
+    ts_us: np.ndarray  # int64 UTC microseconds
+    value: np.ndarray  # float64; NaN for system states and non-numeric points
+    text: np.ndarray | None  # object strings for String/Timestamp points, else None
+    digital_code: np.ndarray  # int32 state code (digital or system), -1 if none
+    is_system: np.ndarray
+    good: np.ndarray
+    questionable: np.ndarray
+    substituted: np.ndarray
+    annotated: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    @staticmethod
+    def empty(with_text: bool = False) -> Values:
+        b = np.zeros(0, dtype=bool)
+        return Values(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float64),
+            np.zeros(0, dtype=object) if with_text else None,
+            np.zeros(0, np.int32),
+            b,
+            b.copy(),
+            b.copy(),
+            b.copy(),
+            b.copy(),
+        )
+
+    def take(self, index: np.ndarray | slice) -> Values:
+        return Values(
+            self.ts_us[index],
+            self.value[index],
+            None if self.text is None else self.text[index],
+            self.digital_code[index],
+            self.is_system[index],
+            self.good[index],
+            self.questionable[index],
+            self.substituted[index],
+            self.annotated[index],
+        )
+
+    @staticmethod
+    def concat(parts: list[Values]) -> Values:
+        parts = [p for p in parts if len(p)] or parts[:1]
+        if len(parts) == 1:
+            return parts[0]
+        with_text = any(p.text is not None for p in parts)
+        texts = None
+        if with_text:
+            texts = np.concatenate(
+                [p.text if p.text is not None else np.full(len(p), None, dtype=object) for p in parts]
+            )
+        return Values(
+            np.concatenate([p.ts_us for p in parts]),
+            np.concatenate([p.value for p in parts]),
+            texts,
+            np.concatenate([p.digital_code for p in parts]),
+            np.concatenate([p.is_system for p in parts]),
+            np.concatenate([p.good for p in parts]),
+            np.concatenate([p.questionable for p in parts]),
+            np.concatenate([p.substituted for p in parts]),
+            np.concatenate([p.annotated for p in parts]),
+        )
+
+    def reversed(self) -> Values:
+        return self.take(slice(None, None, -1))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One edited event (written through POST /streams or the admin API)."""
+
+    value: float = float("nan")
+    text: str | None = None
+    digital_code: int = -1
+    is_system: bool = False
+    good: bool = True
+    questionable: bool = False
+    substituted: bool = False
+    annotated: bool = False
+
+
+def system_event(code: int) -> Event:
+    return Event(digital_code=code, is_system=True, good=False)
+
+
+class Archive:
+    """Answers recorded/snapshot queries for catalog points; edits overlay the generated data per timestamp."""
+
+    def __init__(self, seed: int, now_us: Callable[[], int]) -> None:
+        self.seed = seed
+        self._now_us = now_us
+        self._lock = threading.Lock()
+        # point index → {timestamp → events replacing every generated event at that timestamp}
+        self._overrides: dict[int, dict[int, list[Event]]] = {}
+        self._override_keys: dict[int, list[int]] = {}
+
+    # --- generation --------------------------------------------------------------------------------------------
+
+    def _generate(self, point: Point, k0: int, k1: int) -> Values:
+        """Generated events of slots [k0, k1) (k >= 0), before edits and before the `now` cut."""
+        if k1 <= k0:
+            return Values.empty(point.point_type in ("String", "Timestamp"))
+        d = point.spacing_us
+        half = d // 2
+        quantum = 1_000 if d < 60_000_000 else 1_000_000
+        k = np.arange(k0, k1, dtype=np.int64)
+        h1 = splitmix64(k.astype(_U) * _U(0xD1B54A32D192ED03) ^ _U(point.key))
+        u = unit_float(h1)
+        p_two = 0.02
+        count = np.where(u < 0.18, 0, np.where(u < 1.0 - p_two, 1, 2)).astype(np.int64)
+        if k0 == 0:
+            count[0] = 1  # slot 0 holds only the "Pt Created" event at the creation instant
+        n = int(count.sum())
+        slot_of = np.repeat(np.arange(len(k)), count)
+        first = np.cumsum(count) - count
+        pos = np.arange(n) - first[slot_of]
+        h2 = splitmix64(h1 ^ _U(0x2545F4914F6CDD1D))
+        h3 = splitmix64(h1 ^ _U(0x9FB21C651E98DF25))
+        single = (h2 % _U(d)).astype(np.int64)
+        single -= single % quantum
+        o1 = (h2 % _U(half)).astype(np.int64)
+        o1 -= o1 % quantum
+        o2 = (h3 % _U(half)).astype(np.int64)
+        o2 = half + o2 - o2 % quantum
+        dup_slot = (h3 >> _U(62)) == _U(0) if point.duplicates else np.zeros(len(k), dtype=bool)
+        c = count[slot_of]
+        so = slot_of
+        offset = np.where(
+            c == 1, single[so], np.where(dup_slot[so], single[so], np.where(pos == 0, o1[so], o2[so]))
+        )
+        ts = point.created_us + k[so] * d + offset
+        if k0 == 0 and n:
+            ts[0] = point.created_us
+        he = splitmix64(h1[so] ^ (pos.astype(_U) + _U(1)) * _U(0xC2B2AE3D27D4EB4F))
+        return self._fill(point, ts, he, created_first=(k0 == 0 and n > 0))
+
+    def _fill(self, point: Point, ts: np.ndarray, he: np.ndarray, created_first: bool) -> Values:
+        n = len(ts)
+        ue = unit_float(he)
+        text = None
+        code = np.full(n, -1, dtype=np.int32)
+        value = np.full(n, np.nan)
+        ptype = point.point_type
+        if point.is_numeric:
+            t = ts.astype(np.float64)
+            frac = (
+                0.5
+                + 0.3 * np.sin(2 * np.pi * t / point.period_us + point.phase)
+                + 0.08 * np.sin(2 * np.pi * t / (point.period_us * 0.137) + 1.3 * point.phase)
+                + 0.08 * (ue - 0.5)
+            )
+            raw = point.zero + point.span * frac
+            if point.is_integer:
+                value = np.round(raw)
+                if ptype == "Int16":
+                    value = np.clip(value, -32768, 32767)
+            else:
+                value = np.round(raw, 4 if ptype == "Float32" else 6)
+        elif ptype == "Digital" and point.digital_set is not None:
+            codes = np.array([c for _, c in point.digital_set.states], dtype=np.int32)
+            code = codes[((he >> _U(7)) % _U(len(codes))).astype(np.int64)]
+            value = code.astype(np.float64)
+        elif ptype == "String":
+            words = np.array(_STRING_WORDS, dtype=object)
+            w = words[((he >> _U(5)) % _U(len(words))).astype(np.int64)]
+            num = ((he >> _U(17)) % _U(100000)).astype(np.int64)
+            text = np.array(
+                [f"{a}-{b:05d}" for a, b in zip(w.tolist(), num.tolist(), strict=True)], dtype=object
+            )
+        elif ptype == "Timestamp":
+            from mock_pi.pitime import format_us
+
+            back = ((he >> _U(5)) % _U(30 * 86400)).astype(np.int64) * 1_000_000
+            text = np.array([format_us(int(x)) for x in (ts - back).tolist()], dtype=object)
+        is_system = np.zeros(n, dtype=bool)
+        if point.system_rate > 0:
+            is_system = ((he >> _U(24)) % _U(1_000_000)).astype(np.float64) < point.system_rate * 1_000_000
+            if is_system.any():
+                pick = ((he[is_system] >> _U(44)) % _U(len(_SYSTEM_CODES))).astype(np.int64)
+                code = code.copy()
+                code[is_system] = _SYSTEM_CODES[pick]
+                value = value.copy()
+                value[is_system] = np.nan
+        if created_first:
+            is_system[0] = True
+            code[0] = PT_CREATED
+            value[0] = np.nan
+            if text is not None:
+                text[0] = None
+        if text is not None and is_system.any():
+            text[is_system] = None
+        questionable = ((he >> _U(34)) % _U(1000)) < _U(5)
+        substituted = ((he >> _U(46)) % _U(1000)) < _U(2)
+        annotated = ((he >> _U(54)) % _U(1000)) < _U(1)
+        return Values(ts, value, text, code, is_system, ~is_system, questionable, substituted, annotated)
+
+    # --- edits ---------------------------------------------------------------------------------------------------
+
+    def _events_at(self, point: Point, ts_us: int) -> list[Event]:
+        """Current events stored at exactly ts_us (edits applied), in archive order."""
+        overrides = self._overrides.get(point.index, {})
+        if ts_us in overrides:
+            return list(overrides[ts_us])
+        vals = self._window(point, ts_us, ts_us, apply_edits=False)
+        return [_to_event(vals, i) for i in range(len(vals))]
+
+    def _set(self, point: Point, ts_us: int, events: list[Event]) -> None:
+        table = self._overrides.setdefault(point.index, {})
+        keys = self._override_keys.setdefault(point.index, [])
+        if ts_us not in table:
+            bisect.insort(keys, ts_us)
+        table[ts_us] = events
+
+    def insert(self, point: Point, ts_us: int, event: Event) -> None:
+        """Add an event beside any existing ones at ts_us (a late, backdated write as a PI buffer makes it)."""
+        with self._lock:
+            self._set(point, ts_us, [*self._events_at(point, ts_us), event])
+
+    def replace(self, point: Point, ts_us: int, event: Event) -> None:
+        """Replace the first event at ts_us (or add one when none exists), as PI's updateOption=Replace does."""
+        with self._lock:
+            events = self._events_at(point, ts_us)
+            self._set(point, ts_us, [event, *events[1:]] if events else [event])
+
+    def no_replace(self, point: Point, ts_us: int, event: Event) -> bool:
+        """Add only when nothing is stored at ts_us; True if added."""
+        with self._lock:
+            if self._events_at(point, ts_us):
+                return False
+            self._set(point, ts_us, [event])
+            return True
+
+    def delete(self, point: Point, ts_us: int) -> int:
+        """Remove every event at ts_us; returns how many were removed."""
+        with self._lock:
+            removed = len(self._events_at(point, ts_us))
+            self._set(point, ts_us, [])
+            return removed
+
+    def edit_count(self, point: Point) -> int:
+        return len(self._override_keys.get(point.index, []))
+
+    # --- queries -------------------------------------------------------------------------------------------------
+
+    def now_us(self) -> int:
+        return int(self._now_us())
+
+    def _window(self, point: Point, start_us: int, end_us: int, apply_edits: bool = True) -> Values:
+        """All events with start <= ts <= end (no `now` cut); caller keeps the slot range small."""
+        d = point.spacing_us
+        k0 = max(0, (start_us - point.created_us) // d)
+        k1 = max(0, (end_us - point.created_us) // d + 1)
+        vals = self._generate(point, k0, k1)
+        if len(vals):
+            lo, hi = (
+                np.searchsorted(vals.ts_us, [start_us, end_us], side="left")[0],
+                np.searchsorted(vals.ts_us, end_us, side="right"),
+            )
+            vals = vals.take(slice(lo, hi))
+        if apply_edits:
+            vals = self._apply_edits(point, vals, start_us, end_us)
+        return vals
+
+    def _apply_edits(self, point: Point, vals: Values, start_us: int, end_us: int) -> Values:
+        keys = self._override_keys.get(point.index)
+        if not keys:
+            return vals
+        lo = bisect.bisect_left(keys, start_us)
+        hi = bisect.bisect_right(keys, end_us)
+        if lo == hi:
+            return vals
+        edited = keys[lo:hi]
+        table = self._overrides[point.index]
+        keep = ~np.isin(vals.ts_us, np.asarray(edited, dtype=np.int64))
+        ts: list[int] = []
+        events: list[Event] = []
+        for t in edited:
+            for ev in table[t]:
+                ts.append(t)
+                events.append(ev)
+        extra = from_events(point, ts, events)
+        merged = Values.concat([vals.take(keep), extra])
+        order = np.argsort(merged.ts_us, kind="stable")
+        return merged.take(order)
+
+    def recorded(
+        self,
+        point: Point,
+        start_us: int,
+        end_us: int,
+        limit: int | None = None,
+        descending: bool = False,
+        now_us: int | None = None,
+    ) -> Values:
+        """Events with start <= ts <= min(end, now), edits applied; the first `limit` in the chosen direction.
+
+        Values come back in ascending order unless `descending`. Work is bounded by `limit`: slots are generated in
+        chunks from the requested end, so a year of a 0.5 s tag costs only what is returned.
+        """
+        now = self.now_us() if now_us is None else now_us
+        end_us = min(end_us, now)
+        start_us = max(start_us, point.created_us)
+        if end_us < start_us or (limit is not None and limit <= 0):
+            return Values.empty(point.point_type in ("String", "Timestamp"))
+        d = point.spacing_us
+        k_first = (start_us - point.created_us) // d
+        k_last = (end_us - point.created_us) // d
+        chunk = (
+            _CHUNK_SLOTS
+            if limit is None
+            else max(_MIN_CHUNK_SLOTS, min(_CHUNK_SLOTS, int(limit * 1.25) + 64))
+        )
+        parts: list[Values] = []
+        got = 0
+        if not descending:
+            k = k_first
+            while k <= k_last:
+                kb = min(k_last + 1, k + chunk)
+                lo_t = max(start_us, point.created_us + k * d)
+                hi_t = min(end_us, point.created_us + kb * d - 1)
+                part = self._window(point, lo_t, hi_t)
+                parts.append(part)
+                got += len(part)
+                if limit is not None and got >= limit:
+                    break
+                k = kb
+                chunk = min(_CHUNK_SLOTS, chunk * 2)
+            vals = Values.concat(parts) if parts else Values.empty()
+            return vals.take(slice(0, limit)) if limit is not None else vals
+        k = k_last + 1
+        while k > k_first:
+            ka = max(k_first, k - chunk)
+            lo_t = max(start_us, point.created_us + ka * d)
+            hi_t = min(end_us, point.created_us + k * d - 1)
+            part = self._window(point, lo_t, hi_t)
+            parts.append(part.reversed())
+            got += len(part)
+            if limit is not None and got >= limit:
+                break
+            k = ka
+            chunk = min(_CHUNK_SLOTS, chunk * 2)
+        vals = Values.concat(parts) if parts else Values.empty()
+        return vals.take(slice(0, limit)) if limit is not None else vals
+
+    def snapshot(self, point: Point, at_us: int | None = None) -> Values:
+        """The last event at or before at_us (default now), or no event before the point existed."""
+        now = self.now_us()
+        at = now if at_us is None else min(at_us, now)
+        return self.recorded(point, point.created_us, at, limit=1, descending=True, now_us=now)
+
+    def before(self, point: Point, at_us: int, inclusive: bool = True) -> Values:
+        return self.snapshot(point, at_us if inclusive else at_us - 1)
+
+    def after(self, point: Point, at_us: int, inclusive: bool = True) -> Values:
+        return self.recorded(point, at_us if inclusive else at_us + 1, self.now_us(), limit=1)
+
+    def count(self, point: Point, start_us: int, end_us: int, cap: int) -> int:
+        """Number of events in [start, end], counting at most `cap` (bounded work for limit checks)."""
+        return len(self.recorded(point, start_us, end_us, limit=cap))
+
+    # --- interpolation -------------------------------------------------------------------------------------------
+
+    def interpolate(self, point: Point, times_us: Iterable[int]) -> Values:
+        """PI-style interpolated values at the given times (ascending): linear for numeric non-step points,
+        the previous value otherwise; "No Data" before creation or in the future."""
+        times = np.asarray(list(times_us), dtype=np.int64)
+        now = self.now_us()
+        n = len(times)
+        if n == 0:
+            return Values.empty(point.point_type in ("String", "Timestamp"))
+        lo, hi = int(times.min()), int(times.max())
+        expected = (min(hi, now) - max(lo, point.created_us)) / point.spacing_us
+        if expected <= 8 * n + 4096:
+            inner = self.recorded(point, lo, hi, now_us=now)
+            prev0 = self.before(point, lo - 1) if lo > point.created_us else Values.empty()
+            nxt = self.after(point, hi, inclusive=False) if hi < now else Values.empty()
+            data = Values.concat([prev0, inner, nxt])
+            idx_prev = np.searchsorted(data.ts_us, times, side="right") - 1
+            # For the "next" event take the first one strictly after t.
+            idx_next = np.searchsorted(data.ts_us, times, side="right")
+            has_next = idx_next < len(data)
+            return self._interp_from(point, data, times, idx_prev, idx_next, has_next, now)
+        parts = []
+        for t in times.tolist():
+            prev = self.before(point, t)
+            nxt = self.after(point, t, inclusive=False) if t < now else Values.empty()
+            data = Values.concat([prev, nxt])
+            one = np.array([t], dtype=np.int64)
+            ip = np.array([len(prev) - 1])
+            inx = np.array([len(prev)])
+            parts.append(self._interp_from(point, data, one, ip, inx, inx < len(data), now))
+        return Values.concat(parts)
+
+    def _interp_from(
+        self,
+        point: Point,
+        data: Values,
+        times: np.ndarray,
+        idx_prev: np.ndarray,
+        idx_next: np.ndarray,
+        has_next: np.ndarray,
+        now: int,
+    ) -> Values:
+        n = len(times)
+        valid = (idx_prev >= 0) & (times >= point.created_us) & (times <= now)
+        ip = np.clip(idx_prev, 0, max(len(data) - 1, 0))
+        inx = np.clip(idx_next, 0, max(len(data) - 1, 0))
+        if len(data) == 0:
+            out = from_events(point, times.tolist(), [system_event(NO_DATA)] * n)
+            return out
+        out = data.take(ip)
+        out = Values(
+            times.copy(),
+            out.value.copy(),
+            None if out.text is None else out.text.copy(),
+            out.digital_code.copy(),
+            out.is_system.copy(),
+            out.good.copy(),
+            out.questionable.copy(),
+            out.substituted.copy(),
+            np.zeros(n, dtype=bool),
+        )
+        if point.is_numeric and not point.step:
+            nxt_ok = has_next & valid & ~data.is_system[inx] & ~data.is_system[ip]
+            t0 = data.ts_us[ip].astype(np.float64)
+            t1 = data.ts_us[inx].astype(np.float64)
+            span = np.where(t1 > t0, t1 - t0, 1.0)
+            w = np.clip((times - t0) / span, 0.0, 1.0)
+            lin = data.value[ip] + (data.value[inx] - data.value[ip]) * w
+            out.value = np.where(nxt_ok, lin, out.value)
+            out.questionable = out.questionable | (nxt_ok & data.questionable[inx])
+        if not valid.all():
+            bad = ~valid
+            out.value[bad] = np.nan
+            out.digital_code[bad] = NO_DATA
+            out.is_system[bad] = True
+            out.good[bad] = False
+            out.questionable[bad] = False
+            out.substituted[bad] = False
+            if out.text is not None:
+                out.text[bad] = None
+        return out
+
+
+def _to_event(vals: Values, i: int) -> Event:
+    return Event(
+        value=float(vals.value[i]),
+        text=None if vals.text is None else vals.text[i],
+        digital_code=int(vals.digital_code[i]),
+        is_system=bool(vals.is_system[i]),
+        good=bool(vals.good[i]),
+        questionable=bool(vals.questionable[i]),
+        substituted=bool(vals.substituted[i]),
+        annotated=bool(vals.annotated[i]),
+    )
+
+
+def from_events(point: Point, ts: list[int], events: list[Event]) -> Values:
+    with_text = point.point_type in ("String", "Timestamp")
+    return Values(
+        np.asarray(ts, dtype=np.int64),
+        np.asarray([e.value for e in events], dtype=np.float64),
+        np.asarray([e.text for e in events], dtype=object) if with_text else None,
+        np.asarray([e.digital_code for e in events], dtype=np.int32),
+        np.asarray([e.is_system for e in events], dtype=bool),
+        np.asarray([e.good for e in events], dtype=bool),
+        np.asarray([e.questionable for e in events], dtype=bool),
+        np.asarray([e.substituted for e in events], dtype=bool),
+        np.asarray([e.annotated for e in events], dtype=bool),
+    )
+
+
+def system_state_name(code: int) -> str:
+    return SYSTEM_STATES.get(code, f"State {code}")

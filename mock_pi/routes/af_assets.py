@@ -1,0 +1,257 @@
+"""AF asset controllers: asset servers, asset databases, element templates, elements (children, hierarchy search,
+AFSearch queries) and attributes (lists, child attributes, by path, static values).
+
+Collections page with startIndex/maxCount (default 1000) and sort by Name unless told otherwise, as PI Web API does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.routing import BaseRoute, Route
+
+from mock_pi.af import AssetServer, Attribute, Database, Element, ElementTemplate, EventFrame, wildcard
+from mock_pi.http import PIHTTPError
+from mock_pi.routes.af_common import (
+    API,
+    Ctx,
+    attribute_json,
+    attribute_value,
+    by_path,
+    by_web_id,
+    database_json,
+    element_json,
+    endpoint,
+    filter_attributes,
+    server_json,
+    sort_items,
+    template_json,
+)
+
+# --- asset servers and databases -------------------------------------------------------------------------------
+
+
+@endpoint
+def list_asset_servers(ctx: Ctx) -> dict[str, Any]:
+    if ctx.q.get("path") is not None:
+        return server_json(ctx, by_path(ctx, AssetServer, "asset server"))
+    return {"Links": {}, "Items": [server_json(ctx, ctx.af.server)]}
+
+
+@endpoint
+def get_asset_server(ctx: Ctx) -> dict[str, Any]:
+    return server_json(ctx, by_web_id(ctx, AssetServer, "asset server"))
+
+
+@endpoint
+def list_databases(ctx: Ctx) -> dict[str, Any]:
+    srv = by_web_id(ctx, AssetServer, "asset server")
+    return {"Links": {}, "Items": [database_json(ctx, db) for db in srv.databases]}
+
+
+@endpoint
+def database_by_path(ctx: Ctx) -> dict[str, Any]:
+    return database_json(ctx, by_path(ctx, Database, "asset database"))
+
+
+@endpoint
+def get_database(ctx: Ctx) -> dict[str, Any]:
+    return database_json(ctx, by_web_id(ctx, Database, "asset database"))
+
+
+@endpoint
+def database_templates(ctx: Ctx) -> dict[str, Any]:
+    db = by_web_id(ctx, Database, "asset database")
+    templates = list(db.templates.values())
+    # PI's `query` here is a name pattern (field Name).
+    query = wildcard(ctx.q.get("query"))
+    if query is not None:
+        templates = [t for t in templates if query.match(t.name)]
+    templates.sort(key=lambda t: t.name.lower())
+    return ctx.page(templates, lambda t: template_json(ctx, t))
+
+
+@endpoint
+def get_template(ctx: Ctx) -> dict[str, Any]:
+    return template_json(ctx, by_web_id(ctx, ElementTemplate, "element template"))
+
+
+# --- elements --------------------------------------------------------------------------------------------------
+
+
+def _element_list(ctx: Ctx, children: list[Element]) -> dict[str, Any]:
+    """GetElements on a database or element: direct children, or all descendants with searchFullHierarchy."""
+    element_type = ctx.q.get("elementType") or "Any"
+    if element_type.lower() not in ("any", "other", "none"):
+        # Emulated elements carry no element type other than the default.
+        items: list[Element] = []
+    else:
+        scope: list[Element] = list(children)
+        if ctx.q.get_bool("searchFullHierarchy", False):
+            scope = []
+            for el in children:
+                scope.append(el)
+                scope.extend(el.descendants())
+        items = ctx.af.find_elements(
+            scope,
+            name_filter=ctx.q.get("nameFilter"),
+            description_filter=ctx.q.get("descriptionFilter"),
+            template_name=ctx.q.get("templateName"),
+            category_name=ctx.q.get("categoryName"),
+        )
+    sort_items(ctx, items, {"Name": lambda e: e.name.lower(), "Description": lambda e: e.description.lower()})
+    return ctx.page(items, lambda e: element_json(ctx, e))
+
+
+@endpoint
+def database_elements(ctx: Ctx) -> dict[str, Any]:
+    return _element_list(ctx, by_web_id(ctx, Database, "asset database").roots)
+
+
+@endpoint
+def element_children(ctx: Ctx) -> dict[str, Any]:
+    return _element_list(ctx, by_web_id(ctx, Element, "element").children)
+
+
+@endpoint
+def get_element(ctx: Ctx) -> dict[str, Any]:
+    return element_json(ctx, by_web_id(ctx, Element, "element"))
+
+
+@endpoint
+def element_by_path(ctx: Ctx) -> dict[str, Any]:
+    return element_json(ctx, by_path(ctx, Element, "element"))
+
+
+# AFSearch query terms: `Field:=value`, `Field:value`, `Field:<>value`, or a bare value (matches Name).
+_TERM = re.compile(
+    r"""\s*(?:(?P<field>[A-Za-z]+)\s*:\s*(?P<op>:=|=|<>)?\s*)?(?P<value>"[^"]*"|'[^']*'|\{[^}]*\}|[^\s]+)"""
+)
+_SEARCH_FIELDS = {
+    "name": "Name",
+    "description": "Description",
+    "template": "Template",
+    "category": "Category",
+}
+
+
+def parse_element_query(text: str) -> list[tuple[str, bool, str]]:
+    """AFSearch element query → [(field, negated, value pattern)]; 400 for unsupported fields or syntax."""
+    terms: list[tuple[str, bool, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TERM.match(text, pos)
+        if m is None or m.end() == pos:
+            raise PIHTTPError(400, f"Cannot parse the search query at '{text[pos:]}'.")
+        pos = m.end()
+        raw_field = m.group("field")
+        field = _SEARCH_FIELDS.get((raw_field or "name").lower())
+        if field is None:
+            raise PIHTTPError(
+                400,
+                f"The search field '{raw_field}' is not supported; use Name, Description, Template or Category.",
+            )
+        value = m.group("value")
+        if value[:1] in "\"'{" and len(value) >= 2:
+            value = value[1:-1]
+        terms.append((field, m.group("op") == "<>", value))
+    return terms
+
+
+def _matches(el: Element, field: str, pattern: str) -> bool:
+    rx = wildcard(pattern)
+    if rx is None:
+        return True
+    if field == "Template":
+        # Like AF, a template condition also matches elements of derived templates.
+        return any(rx.match(t.name) for t in el.template.lineage())
+    if field == "Category":
+        return any(rx.match(c) for c in el.categories)
+    return bool(rx.match(el.name if field == "Name" else el.description))
+
+
+@endpoint
+def search_elements(ctx: Ctx) -> dict[str, Any]:
+    db_web_id = ctx.q.get("databaseWebId")
+    if not db_web_id:
+        raise PIHTTPError(400, "The 'databaseWebId' parameter is required.")
+    db = ctx.af.database(db_web_id)
+    if db is None:
+        raise PIHTTPError(404, f"The specified asset database '{db_web_id}' was not found.")
+    terms = parse_element_query(ctx.q.get("query") or "")
+    items = [
+        el
+        for el in db.elements
+        if all(_matches(el, field, value) != negated for field, negated, value in terms)
+    ]
+    items.sort(key=lambda e: e.name.lower())
+    return ctx.page(items, lambda e: element_json(ctx, e))
+
+
+# --- attributes ------------------------------------------------------------------------------------------------
+
+
+def attribute_list(ctx: Ctx, owner: Element | EventFrame | Attribute) -> dict[str, Any]:
+    """GetAttributes of an element, event frame or attribute, with PI's filters, sorting and paging."""
+    full = ctx.q.get_bool("searchFullHierarchy", False)
+    if isinstance(owner, Attribute):
+        attrs: list[Attribute] = []
+        for child in owner.children:
+            attrs.append(child)
+            if full:
+                attrs.extend(child.descendants())
+    else:
+        attrs = ctx.af.all_attributes(owner, full_hierarchy=full)
+    items = filter_attributes(ctx, attrs)
+    sort_items(ctx, items, {"Name": lambda a: a.name.lower()})
+    return ctx.page(items, lambda a: attribute_json(ctx, a))
+
+
+@endpoint
+def element_attributes(ctx: Ctx) -> dict[str, Any]:
+    return attribute_list(ctx, by_web_id(ctx, Element, "element"))
+
+
+@endpoint
+def get_attribute(ctx: Ctx) -> dict[str, Any]:
+    return attribute_json(ctx, by_web_id(ctx, Attribute, "attribute"))
+
+
+@endpoint
+def attribute_by_path(ctx: Ctx) -> dict[str, Any]:
+    return attribute_json(ctx, by_path(ctx, Attribute, "attribute"))
+
+
+@endpoint
+def attribute_children(ctx: Ctx) -> dict[str, Any]:
+    return attribute_list(ctx, by_web_id(ctx, Attribute, "attribute"))
+
+
+@endpoint
+def get_attribute_value(ctx: Ctx) -> dict[str, Any]:
+    # PI answers GetValue for any data reference (AFAttribute.GetValue): PI Point attributes give the snapshot, or
+    # for event-frame attributes the value at the frame's end (the captured value).
+    return attribute_value(ctx, by_web_id(ctx, Attribute, "attribute"))
+
+
+ROUTES: list[BaseRoute] = [
+    Route(API + "/assetservers", list_asset_servers, methods=["GET"]),
+    Route(API + "/assetservers/{webId}", get_asset_server, methods=["GET"]),
+    Route(API + "/assetservers/{webId}/assetdatabases", list_databases, methods=["GET"]),
+    Route(API + "/assetdatabases", database_by_path, methods=["GET"]),
+    Route(API + "/assetdatabases/{webId}", get_database, methods=["GET"]),
+    Route(API + "/assetdatabases/{webId}/elements", database_elements, methods=["GET"]),
+    Route(API + "/assetdatabases/{webId}/elementtemplates", database_templates, methods=["GET"]),
+    Route(API + "/elementtemplates/{webId}", get_template, methods=["GET"]),
+    Route(API + "/elements", element_by_path, methods=["GET"]),
+    Route(API + "/elements/search", search_elements, methods=["GET"]),
+    Route(API + "/elements/{webId}", get_element, methods=["GET"]),
+    Route(API + "/elements/{webId}/elements", element_children, methods=["GET"]),
+    Route(API + "/elements/{webId}/attributes", element_attributes, methods=["GET"]),
+    Route(API + "/attributes", attribute_by_path, methods=["GET"]),
+    Route(API + "/attributes/{webId}", get_attribute, methods=["GET"]),
+    Route(API + "/attributes/{webId}/attributes", attribute_children, methods=["GET"]),
+    Route(API + "/attributes/{webId}/value", get_attribute_value, methods=["GET"]),
+]

@@ -1,0 +1,230 @@
+"""PI Web API JSON for time-series values: TimedValue fragments built from numpy columns, and selectedFields.
+
+Hot paths build JSON text from per-column string lists (no per-value dicts); dict helpers serve the AF routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from mock_pi.archive import Values
+from mock_pi.catalog import SYSTEM_STATES, Point
+
+VALUE_FIELDS = ("Timestamp", "Value", "UnitsAbbreviation", "Good", "Questionable", "Substituted", "Annotated")
+
+
+def _js(text: str) -> str:
+    return orjson.dumps(text).decode("utf-8")
+
+
+# --- selectedFields ------------------------------------------------------------------------------------------------
+
+
+class FieldSelector:
+    """PI `selectedFields`: semicolon-separated dotted paths; a field stays if it lies on or under a selected path."""
+
+    def __init__(self, spec: str | None) -> None:
+        paths = [p.strip() for p in (spec or "").split(";") if p.strip()]
+        self.paths = [tuple(part.lower() for part in p.split(".")) for p in paths] or None
+
+    @property
+    def everything(self) -> bool:
+        return self.paths is None
+
+    def keeps(self, path: Sequence[str]) -> bool:
+        if self.paths is None:
+            return True
+        low = tuple(p.lower() for p in path)
+        return any(sel[: len(low)] == low or low[: len(sel)] == sel for sel in self.paths)
+
+    def whole(self, path: Sequence[str]) -> bool:
+        """True when everything under `path` is selected."""
+        if self.paths is None:
+            return True
+        low = tuple(p.lower() for p in path)
+        return any(low[: len(sel)] == sel for sel in self.paths)
+
+    def value_fields(self, prefix: Sequence[str]) -> tuple[str, ...]:
+        """Which TimedValue fields to emit for values found under `prefix` (e.g. ("Items",))."""
+        if self.whole(prefix):
+            return VALUE_FIELDS
+        return tuple(f for f in VALUE_FIELDS if self.keeps((*prefix, f)))
+
+    def apply(self, obj: Any, path: tuple[str, ...] = ()) -> Any:
+        if self.paths is None or (self.whole(path) and path):
+            return obj
+        if isinstance(obj, dict):
+            return {k: self.apply(v, (*path, k)) for k, v in obj.items() if self.keeps((*path, k))}
+        if isinstance(obj, list):
+            return [self.apply(v, path) for v in obj]
+        return obj
+
+
+ALL_FIELDS = FieldSelector(None)
+
+# --- timestamps ----------------------------------------------------------------------------------------------------
+
+
+def _timestamp_list(ts_us: np.ndarray) -> list[str]:
+    """UTC ISO strings with 'Z'; fractional seconds only when present, trailing zeros trimmed."""
+    if not len(ts_us):
+        return []
+    if not (ts_us % 1_000_000).any():
+        text = np.datetime_as_string(ts_us.astype("M8[us]").astype("M8[s]"), unit="s").tolist()
+        return [t + "Z" for t in text]
+    if not (ts_us % 1_000).any():
+        text = np.datetime_as_string(ts_us.astype("M8[us]").astype("M8[ms]"), unit="ms").tolist()
+        return [t[:-4] + "Z" if t[-3:] == "000" else t.rstrip("0") + "Z" for t in text]
+    text = np.datetime_as_string(ts_us.astype("M8[us]"), unit="us").tolist()
+    return [t[:-7] + "Z" if t[-6:] == "000000" else t.rstrip("0") + "Z" for t in text]
+
+
+def format_timestamps(ts_us: np.ndarray) -> list[str]:
+    """UTC ISO strings with 'Z'; fractional seconds only when present, trailing zeros trimmed (as PI writes)."""
+    return _timestamp_list(ts_us)
+
+
+# --- values --------------------------------------------------------------------------------------------------------
+
+
+def digital_value(code: int, point: Point | None, is_system: bool) -> dict[str, Any]:
+    if is_system or point is None or point.digital_set is None:
+        return {"Name": SYSTEM_STATES.get(code, f"State {code}"), "Value": code, "IsSystem": True}
+    return {
+        "Name": point.digital_set.names_by_code.get(code, f"State {code}"),
+        "Value": code,
+        "IsSystem": False,
+    }
+
+
+def _json_list_items(items: list[Any]) -> list[str]:
+    """JSON texts of scalar items via one orjson call (NaN → null); items must not contain commas."""
+    if not items:
+        return []
+    return orjson.dumps(items).decode()[1:-1].split(",")
+
+
+def _value_list(values: Values, point: Point) -> list[str]:
+    n = len(values)
+    ptype = point.point_type
+    if point.is_integer:
+        out = _json_list_items(np.where(np.isnan(values.value), 0, values.value).astype(np.int64).tolist())
+    elif point.is_numeric:
+        out = _json_list_items(values.value.tolist())
+    elif ptype == "Digital" and point.digital_set is not None:
+        cache: dict[int, str] = {}
+        out = []
+        for code in values.digital_code.tolist():
+            frag = cache.get(code)
+            if frag is None:
+                frag = cache[code] = orjson.dumps(digital_value(code, point, False)).decode()
+            out.append(frag)
+    elif values.text is not None:
+        out = [orjson.dumps(t).decode() for t in values.text.tolist()]
+    else:
+        out = ["null"] * n
+    if values.is_system.any():
+        for i in np.flatnonzero(values.is_system).tolist():
+            out[i] = orjson.dumps(digital_value(int(values.digital_code[i]), point, True)).decode()
+    return out
+
+
+_FLAG_NAMES = ("Good", "Questionable", "Substituted", "Annotated")
+
+
+def _fragment_list(values: Values, point: Point, fields: Sequence[str], units: str) -> list[str]:
+    n = len(values)
+    columns: list[list[str]] = []
+    if "Timestamp" in fields:
+        columns.append(['"Timestamp":"' + t + '"' for t in _timestamp_list(values.ts_us)])
+    if "Value" in fields:
+        columns.append(['"Value":' + v for v in _value_list(values, point)])
+    tail_parts: list[str] = []
+    if "UnitsAbbreviation" in fields:
+        tail_parts.append('"UnitsAbbreviation":' + _js(units))
+    flags = [f for f in _FLAG_NAMES if f in fields]
+    if tail_parts or flags:
+        code = (
+            values.good.astype(np.int64)
+            | (values.questionable.astype(np.int64) << 1)
+            | (values.substituted.astype(np.int64) << 2)
+            | (values.annotated.astype(np.int64) << 3)
+        )
+        tails = []
+        for combo in range(16):
+            bits = dict(zip(_FLAG_NAMES, ((combo >> b) & 1 for b in range(4)), strict=True))
+            tails.append(",".join(tail_parts + [f'"{f}":{"true" if bits[f] else "false"}' for f in flags]))
+        columns.append([tails[c] for c in code.tolist()] if flags else [tails[0]] * n)
+    if not columns:
+        return ["{}"] * n
+    if len(columns) == 1:
+        return ["{" + a + "}" for a in columns[0]]
+    if len(columns) == 2:
+        return ["{" + a + "," + b + "}" for a, b in zip(columns[0], columns[1], strict=True)]
+    if len(columns) == 3:
+        return [f"{{{a},{b},{c}}}" for a, b, c in zip(columns[0], columns[1], columns[2], strict=True)]
+    return ["{" + ",".join(parts) + "}" for parts in zip(*columns, strict=True)]
+
+
+def timed_value_fragments(
+    values: Values, point: Point, fields: Sequence[str] = VALUE_FIELDS, units: str | None = None
+) -> list[str]:
+    """One JSON object text per value, keeping only `fields` (TimedValue field names)."""
+    if len(values) == 0:
+        return []
+    return _fragment_list(values, point, fields, point.units if units is None else units)
+
+
+def timed_values_text(
+    values: Values, point: Point, fields: Sequence[str] = VALUE_FIELDS, units: str | None = None
+) -> str:
+    """The TimedValues as JSON array text: '[{...},{...}]'."""
+    return "[" + ",".join(timed_value_fragments(values, point, fields, units)) + "]"
+
+
+def timed_values(values: Values, point: Point, selected: FieldSelector | None = None) -> list[dict[str, Any]]:
+    """TimedValues as dicts (for callers that assemble bodies with orjson); `selected` applies at item level."""
+    fields = VALUE_FIELDS if selected is None else selected.value_fields(())
+    return [orjson.loads(frag) for frag in timed_value_fragments(values, point, fields)]
+
+
+def timed_value(
+    values: Values, index: int, point: Point, selected: FieldSelector | None = None
+) -> dict[str, Any]:
+    """The TimedValue at `index` of `values` as a dict."""
+    return timed_values(values.take(slice(index, index + 1)), point, selected)[0]
+
+
+def stream_item(
+    point: Point,
+    web_id: str,
+    name: str,
+    path: str,
+    items: list[dict[str, Any]] | dict[str, Any],
+    links: dict[str, str],
+    *,
+    key: str = "Items",
+) -> dict[str, Any]:
+    """A stream-set item: {WebId, Name, Path, Links, Items|Value, UnitsAbbreviation}."""
+    return {
+        "WebId": web_id,
+        "Name": name,
+        "Path": path,
+        "Links": links,
+        key: items,
+        "UnitsAbbreviation": point.units,
+    }
+
+
+def stream_item_json(header: dict[str, Any], body_key: str, body_json: str | None, units: str | None) -> str:
+    """Stream-set item text from a (pre-filtered) header dict, the Items/Value JSON text and units."""
+    parts = [orjson.dumps(header).decode()[1:-1]] if header else []
+    if body_json is not None:
+        parts.append(f'"{body_key}":{body_json}')
+    if units is not None:
+        parts.append('"UnitsAbbreviation":' + _js(units))
+    return "{" + ",".join(p for p in parts if p) + "}"
