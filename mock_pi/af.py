@@ -1009,9 +1009,12 @@ class AFModel:
         end = self.end_us(ef, now_us)
         return ef.start_us, now_us if end is None else end
 
-    def all_attributes(self, owner: Element | EventFrame, *, full_hierarchy: bool) -> list[Attribute]:
-        """Attributes of owner; with full_hierarchy, child attributes follow their parent (pre-order)."""
-        top = self.attributes(owner)
+    def all_attributes(
+        self, owner: Element | EventFrame | Attribute, *, full_hierarchy: bool
+    ) -> list[Attribute]:
+        """Attributes of an element or event frame (child attributes of an attribute); with full_hierarchy,
+        child attributes follow their parent (pre-order)."""
+        top = owner.children if isinstance(owner, Attribute) else self.attributes(owner)
         if not full_hierarchy:
             return list(top)
         out: list[Attribute] = []

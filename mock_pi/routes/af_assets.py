@@ -195,15 +195,7 @@ def search_elements(ctx: Ctx) -> dict[str, Any]:
 
 def attribute_list(ctx: Ctx, owner: Element | EventFrame | Attribute) -> dict[str, Any]:
     """GetAttributes of an element, event frame or attribute, with PI's filters, sorting and paging."""
-    full = ctx.q.get_bool("searchFullHierarchy", False)
-    if isinstance(owner, Attribute):
-        attrs: list[Attribute] = []
-        for child in owner.children:
-            attrs.append(child)
-            if full:
-                attrs.extend(child.descendants())
-    else:
-        attrs = ctx.af.all_attributes(owner, full_hierarchy=full)
+    attrs = ctx.af.all_attributes(owner, full_hierarchy=ctx.q.get_bool("searchFullHierarchy", False))
     items = filter_attributes(ctx, attrs)
     sort_items(ctx, items, {"Name": lambda a: a.name.lower()})
     return ctx.page(items, lambda a: attribute_json(ctx, a))

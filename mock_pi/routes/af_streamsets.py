@@ -34,16 +34,12 @@ def _streams_of(ctx: Ctx) -> tuple[Any, list[Attribute]]:
     web_id = ctx.path_param()
     parent = ctx.af.resolve(web_id)
     full = ctx.q.get_bool("searchFullHierarchy", False)
-    attrs: list[Attribute] = []
-    if isinstance(parent, Attribute):
-        for child in parent.children:
-            attrs.append(child)
-            if full:
-                attrs.extend(child.descendants())
-    elif isinstance(parent, Element) or (isinstance(parent, EventFrame) and parent.start_us <= ctx.now_us):
-        attrs = ctx.af.all_attributes(parent, full_hierarchy=full)
-    else:
+    visible = isinstance(parent, Attribute | Element) or (
+        isinstance(parent, EventFrame) and parent.start_us <= ctx.now_us
+    )
+    if not visible:
         raise PIHTTPError(404, f"The specified element, event frame or attribute '{web_id}' was not found.")
+    attrs = ctx.af.all_attributes(parent, full_hierarchy=full)
     chosen = [a for a in filter_attributes(ctx, attrs) if a.point is not None]
     if ctx.q.get("sortField") is not None or ctx.q.get("sortOrder") is not None:
         sort_items(ctx, chosen, {"Name": lambda a: a.name.lower()})

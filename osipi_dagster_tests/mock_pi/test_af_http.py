@@ -125,6 +125,11 @@ def test_element_search_query(http: httpx.Client, plant: dict[str, Any]) -> None
     assert [e["Name"] for e in body["Items"]] == expected and expected
     quoted = get(http, "/elements/search", databaseWebId=plant["WebId"], query="Name:='Custody Metering'")
     assert [e["Name"] for e in quoted["Items"]] == ["Custody Metering"]
+    slim = get(http, "/elements/search", databaseWebId=plant["WebId"], query="Template:=Site",
+               selectedFields="Items.Name;Items.TemplateName")  # fmt: skip
+    assert slim == {
+        "Items": [{"Name": n, "TemplateName": "Site"} for n in ("Houston", "Rotterdam", "Singapore")]
+    }
     bad = http.get("/elements/search", params={"databaseWebId": plant["WebId"], "query": "Color:=Red"})
     assert bad.status_code == 400 and "Color" in bad.json()["Errors"][0]
 
