@@ -418,6 +418,9 @@ def value_at(state: EmulatorState, src: StreamSource, q: Query) -> Values:
     now = state.clock.now_us()
     if q.get("time"):
         return state.archive.interpolate(src.point, [time_param(q, "time", "*", now)])
+    if src.default_range is not None:
+        # An event-frame attribute's time context is the frame: its value is the one at the frame's end.
+        return state.archive.interpolate(src.point, [min(src.default_range[1], now)])
     snap = state.archive.snapshot(src.point)
     return snap if len(snap) else no_data(src.point, now)
 

@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
 _HEADROOM = 1.2
+# selectedFields for value reads: drop Name/Path/Links and the per-value UnitsAbbreviation (~17 % fewer bytes and
+# less server work). Errors stay selected so handled errors can never be filtered away.
+_VALUE_FIELDS = ("Timestamp", "Value", "Good", "Questionable", "Substituted", "Annotated", "Errors")
+SET_FIELDS = ";".join(
+    ["Items.WebId", "Items.UnitsAbbreviation", "Items.Errors"] + [f"Items.Items.{f}" for f in _VALUE_FIELDS]
+)
+STREAM_FIELDS = ";".join(["UnitsAbbreviation", "Errors"] + [f"Items.{f}" for f in _VALUE_FIELDS])
 # AF's sentinel for an event frame that has not ended.
 _OPEN_END_YEAR = 9999
 
@@ -530,6 +537,14 @@ class PIWebAPIClient:
             wid = {str(i): f for i, f in enumerate(part)}
             attrs, _ = self.batch_get(attr_urls, web_ids=wid)
             values, _ = self.batch_get(value_urls, web_ids=wid, raise_errors=False)
+            # Static attributes (no data reference) are not streams: read their values directly.
+            static_urls = {
+                a["WebId"]: self.url(f"attributes/{a['WebId']}/value")
+                for body in attrs.values()
+                for a in (body or {}).get("Items") or []
+                if not a.get("DataReferencePlugIn") and a.get("WebId")
+            }
+            static, _ = self.batch_get(static_urls, raise_errors=False) if static_urls else ({}, {})
             rows: dict[str, list[Any]] = {k: [] for k in EF_ATTRIBUTES_SCHEMA if k != "timestamp"}
             stamps: list[str | None] = []
             for i, frame_id in enumerate(part):
@@ -538,7 +553,7 @@ class PIWebAPIClient:
                     if isinstance(item.get("Value"), dict) and not item.get("Errors"):
                         by_attr[item.get("WebId")] = item["Value"]
                 for a in (attrs.get(str(i)) or {}).get("Items") or []:
-                    value = by_attr.get(a.get("WebId"))
+                    value = by_attr.get(a.get("WebId")) or static.get(a.get("WebId"))
                     decoded = decode_timed_value(value) if value else {}
                     rows["event_frame_web_id"].append(frame_id)
                     rows["web_id"].append(a.get("WebId"))
@@ -698,6 +713,7 @@ class PIWebAPIClient:
             ("endTime", to_pi(end)),
             ("boundaryType", "Inside"),
             ("maxCount", str(per_stream)),
+            ("selectedFields", SET_FIELDS),
         ]
         body = self.get("streamsets/recorded", params, web_id=web_ids[0] if len(web_ids) == 1 else None)
         return streamset_chunks(body or {}, "recorded values"), per_stream
@@ -738,12 +754,16 @@ class PIWebAPIClient:
                     ("endTime", to_pi(end)),
                     ("boundaryType", "Inside"),
                     ("maxCount", str(m)),
+                    ("selectedFields", STREAM_FIELDS),
                 ],
             )
         try:
             contents, _ = self.batch_get(urls, web_ids={w: w for w in urls})
         except TooManyValuesError as err:
+            before = self._max_items
             self._note_limit(err)
+            if self._max_items >= before:
+                raise  # the limit did not go down: retrying the same round would loop forever
             return [], pending
         chunks: list[StreamChunk] = []
         still: dict[str, _StreamState] = {}
@@ -868,9 +888,10 @@ class PIWebAPIClient:
         return out if len(out) else pl.DataFrame(schema=SUMMARY_SCHEMA)
 
     def recorded_counts(self, web_ids: Iterable[str], start: TimeLike, end: TimeLike) -> pl.DataFrame:
-        """Number of recorded values per stream in the range (summary Count, event-weighted), COUNTS_SCHEMA.
+        """PI's summary Count per stream over [start, end), event-weighted, COUNTS_SCHEMA, batched by stream set.
 
-        Streams the server reports no count for get 0; every requested web id has a row.
+        PI counts *good* values only: compare with the rows of a half-open `recorded` read whose `good` is true
+        and `is_system` false. Streams the server reports no count for get 0; every requested web id has a row.
         """
         ids = list(dict.fromkeys(web_ids))
         s = self.summary(ids, start, end, ("Count",), calculation_basis="EventWeighted")

@@ -6,11 +6,11 @@ Tables (points, elements, attributes, event frames, values) are polars frames; t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
-class DataServer:
+class _Server:
     web_id: str
     id: str
     name: str
@@ -19,7 +19,7 @@ class DataServer:
     server_version: str
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> DataServer:
+    def from_json(cls, body: dict[str, Any]) -> Self:
         return cls(
             web_id=body["WebId"],
             id=str(body.get("Id", "")),
@@ -31,24 +31,13 @@ class DataServer:
 
 
 @dataclass(frozen=True)
-class AssetServer:
-    web_id: str
-    id: str
-    name: str
-    path: str
-    is_connected: bool
-    server_version: str
+class DataServer(_Server):
+    """A PI Data Archive (GET /dataservers)."""
 
-    @classmethod
-    def from_json(cls, body: dict[str, Any]) -> AssetServer:
-        return cls(
-            web_id=body["WebId"],
-            id=str(body.get("Id", "")),
-            name=body.get("Name", ""),
-            path=body.get("Path", ""),
-            is_connected=bool(body.get("IsConnected", True)),
-            server_version=body.get("ServerVersion", "") or "",
-        )
+
+@dataclass(frozen=True)
+class AssetServer(_Server):
+    """An AF server (GET /assetservers)."""
 
 
 @dataclass(frozen=True)
