@@ -102,9 +102,10 @@ def materialize_initial_assets() -> None:
     daily, hourly = sorted(by_partitioning["daily"]), sorted(by_partitioning["hourly"])
     if daily:
         keys = graph.get(daily[0]).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        for day in sorted({(now - timedelta(hours=HOURS)).date(), now.date()}):
-            if day.isoformat() in keys:
-                run(daily, day.isoformat())
+        # Daily partitions exist for complete UTC days: land the last one.
+        yesterday = (now - timedelta(days=1)).date().isoformat()
+        if yesterday in keys:
+            run(daily, yesterday)
     if hourly:
         keys = graph.get(hourly[0]).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         for partition in keys[-HOURS:]:
