@@ -1,0 +1,82 @@
+"""The micro-batch asset: lands exactly the spool segments named in its run config into `pi_timeseries`.
+
+Streamed rows carry `source = "stream"`; the hourly recorded partition later replaces them with the archive.
+"""
+
+import dagster as dg
+
+from osipi_dagster.defs.lake.resources import LakeResource
+from osipi_dagster.defs.streaming.resources import SpoolResource
+from osipi_dagster.lib.streaming import STREAMED_SCHEMA, land_segments
+from osipi_dagster.lib.streaming.landing import TIMESERIES_TABLE
+
+STREAM_KEY = dg.AssetKey(["pi", "pi_timeseries_stream"])
+# Listener counters surfaced with every batch (cumulative since the listener process started).
+LISTENER_FIGURES = ("reconnects", "heartbeats", "gap_reads", "gap_values", "connects", "channels", "streams")
+
+
+class StreamBatchConfig(dg.Config):
+    """Which sealed spool segments this run lands (set by the sensor; each run lands exactly these)."""
+
+    segments: list[str]
+
+
+def _seconds(value: float | None) -> dg.MetadataValue:
+    return dg.MetadataValue.float(value) if value is not None else dg.MetadataValue.null()
+
+
+@dg.asset(
+    key=STREAM_KEY,
+    group_name="streaming",
+    kinds={"deltalake", "polars"},
+    description="Streamed PI values (channels → spool → micro-batch) inserted into the pi_timeseries Delta table "
+    "with source='stream', insert-if-absent on (web_id, timestamp, ordinal); replaced by pi/pi_timeseries "
+    "when the recorded hour is materialized.",
+    metadata={"dagster/table_name": TIMESERIES_TABLE},
+)
+def pi_timeseries_stream(
+    context: dg.AssetExecutionContext, config: StreamBatchConfig, lake: LakeResource, spool: SpoolResource
+) -> dg.MaterializeResult:
+    reader = spool.reader()
+    the_lake = lake.get_lake()
+    report = land_segments(the_lake, reader, config.segments)
+    if report.segments_missing:
+        context.log.warning(
+            f"{len(report.segments_missing)} segments were already pruned from {reader.root} (landed earlier): "
+            f"{', '.join(report.segments_missing)}"
+        )
+    pruned = reader.prune_landed(spool.keep_landed_hours * 3600)
+    listener = reader.listener_state()
+    context.log.info(
+        f"landed {len(config.segments)} segments: {report.inserted:,} values inserted, "
+        f"latency p50 {report.latency_p50_s}s p95 {report.latency_p95_s}s"
+    )
+    ref = the_lake.table(TIMESERIES_TABLE)
+    metadata: dict[str, object] = {
+        "table_uri": dg.MetadataValue.path(ref.uri),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in STREAMED_SCHEMA.items()]
+        ),
+        "segments": dg.MetadataValue.json(report.segments),
+        "values": report.rows_read,
+        "values_inserted": report.inserted,
+        "already_present": report.already_present,
+        "duplicates_in_batch": report.duplicates_in_batch,
+        "superseded_by_archive": report.superseded_by_archive,
+        "gap_values_in_batch": report.gap_rows,
+        "latency_p50_s": _seconds(report.latency_p50_s),
+        "latency_p95_s": _seconds(report.latency_p95_s),
+        "spool_to_lake_p50_s": _seconds(report.spool_to_lake_p50_s),
+        "spool_to_lake_p95_s": _seconds(report.spool_to_lake_p95_s),
+        "delta_version": report.delta_version if report.delta_version is not None else "unchanged",
+        "duration_s": report.duration_s,
+        "segments_pruned": pruned,
+        **{f"listener_{k}": int(listener[k]) for k in LISTENER_FIGURES if k in listener},
+    }
+    if report.first_timestamp is not None and report.last_timestamp is not None:
+        metadata["first_timestamp"] = dg.MetadataValue.timestamp(report.first_timestamp)
+        metadata["last_timestamp"] = dg.MetadataValue.timestamp(report.last_timestamp)
+    if listener.get("last_error"):
+        metadata["listener_last_error"] = str(listener["last_error"])
+    metadata["dagster/row_count"] = dg.MetadataValue.int(report.inserted)
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,134 @@
+"""Test helpers for streaming: a loopback TCP proxy that can drop or stall connections, and lake-vs-PI comparison.
+
+The proxy stands between the listener and a real emulator so socket drops and half-open connections are real.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import deltalake
+import polars as pl
+
+from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
+
+KEY = ["web_id", "timestamp", "ordinal"]
+COMPARED = [*KEY, "value", "value_text", "digital_code", "is_system", "good"]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
+    """Poll `condition` until it is truthy (bounded); the failure names what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Proxy:
+    """TCP proxy on 127.0.0.1: `cut()` closes every connection, `refuse` rejects new ones, `stall` stops forwarding
+    while keeping sockets open (a half-open link: only the listener's silence timeout can notice it)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.refuse = False
+        self.stall = False
+        self.accepted = 0
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}/piwebapi"
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if self.refuse:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self.accepted += 1
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while self.stall and not self._closed:
+                    time.sleep(0.02)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.stall = False
+        self.server.close()
+        self.cut()
+
+
+def lake_rows(lake: Path, table: str = "pi_timeseries") -> pl.DataFrame:
+    """The table read back with deltalake's own reader (independent of the code under test)."""
+    return pl.from_arrow(deltalake.DeltaTable(str(lake / table)).to_pyarrow_table())  # type: ignore[return-value]
+
+
+def recorded_between(api: str, web_ids: list[str], after: datetime, until: datetime) -> pl.DataFrame:
+    """PI's recorded values with after < timestamp <= until (the spool's coverage semantics)."""
+    with PIWebAPIClient(ClientConfig(base_url=api)) as client:
+        frame = client.recorded(web_ids, after, until, include_end=True)
+    return frame.filter(pl.col("timestamp") > after)
+
+
+def assert_lake_equals_pi(lake: pl.DataFrame, pi: pl.DataFrame, after: datetime, until: datetime) -> None:
+    """Exactly PI's values in (after, until]: no gap (missing key), no duplicate, no stray, same values."""
+    dupes = lake.filter(pl.struct(KEY).is_duplicated())
+    assert dupes.height == 0, f"{dupes.height} duplicated keys in the lake: {dupes.head(5)}"
+    got = (
+        lake.filter((pl.col("timestamp") > after) & (pl.col("timestamp") <= until)).select(COMPARED).sort(KEY)
+    )
+    want = pi.select(COMPARED).sort(KEY)
+    missing = want.join(got, on=KEY, how="anti")
+    extra = got.join(want, on=KEY, how="anti")
+    assert missing.height == 0, (
+        f"{missing.height} PI values missing from the lake (gap), e.g. {missing.head(5)}"
+    )
+    assert extra.height == 0, f"{extra.height} lake values PI does not have, e.g. {extra.head(5)}"
+    assert got.equals(want), "same keys but different values between the lake and PI"

@@ -1,0 +1,177 @@
+"""Channel listener against real emulators: kill -9 and restart, socket drops, stalls and heartbeats, then the
+lake is compared with PI's recorded values over the covered span (no gap, no duplicate, no stray).
+
+The emulator clock runs accelerated (or is advanced via /admin/clock); waits poll conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from osipi_dagster.lib.lake import Lake
+from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
+from osipi_dagster.lib.streaming import ChannelListener, Spool, SpoolReader, land_segments
+from osipi_dagster_tests.streaming.helpers import (
+    Proxy,
+    assert_lake_equals_pi,
+    lake_rows,
+    recorded_between,
+    wait_for,
+)
+
+START = "2024-05-01T12:00:00Z"
+STREAMS = 40
+
+
+def web_ids(api: str) -> list[str]:
+    with PIWebAPIClient(ClientConfig(base_url=api)) as client:
+        points = pl.concat(list(client.iter_points(client.data_servers()[0])))
+    return points["web_id"].to_list()[:STREAMS]
+
+
+def server_time(root: str) -> datetime:
+    from osipi_dagster.lib.piwebapi import parse_time
+
+    return parse_time(httpx.get(f"{root}/piwebapi/system/status").json()["ServerTime"])
+
+
+def land_all(lake: Path, spool_dir: Path) -> int:
+    reader = SpoolReader(spool_dir)
+    names = [s.name for s in reader.ready()]
+    return land_segments(Lake(str(lake)), reader, names).inserted if names else 0
+
+
+def coverage(spool_dir: Path) -> datetime:
+    """The time up to which every subscribed stream is durably covered."""
+    return SpoolReader(spool_dir).watermarks()["covered_until"].min()
+
+
+@pytest.fixture
+def listener_cmd(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def test_kill_9_and_restart_lake_equals_pi(emulator_factory, tmp_path: Path, listener_cmd) -> None:
+    emu = emulator_factory(
+        "--tags", "200", "--clock", f"offset:{START}", "--clock-rate", "30", "--channel-poll-ms", "100"
+    )
+    ids = web_ids(emu.api)
+    spool_dir, lake = tmp_path / "spool", tmp_path / "lake"
+    cmd = [sys.executable, "-m", "osipi_dagster.lib.streaming", "listen", "--spool", str(spool_dir)]
+    cmd += ["--pi-url", emu.api, "--segment-age", "0.3", "--channel-size", "15", "--log-level", "WARNING"]
+    for w in ids:
+        cmd += ["--web-id", w]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    first = subprocess.Popen(cmd, env=env)
+    listener_cmd.append(first)
+    reader = SpoolReader(spool_dir)
+    wait_for(lambda: len(reader.ready()) >= 3, 30, "three sealed segments from the first listener")
+    landed_before_kill = land_all(lake, spool_dir)
+    assert landed_before_kill > 0
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    killed_at = server_time(emu.root)
+    started = datetime.fromisoformat(reader.listener_state()["started_at"])
+    # While it is down, PI keeps archiving (30 emulator seconds per second).
+    wait_for(
+        lambda: (server_time(emu.root) - killed_at).total_seconds() > 45, 10, "45 s of PI time while down"
+    )
+
+    second = subprocess.Popen(cmd, env=env)
+    listener_cmd.append(second)
+    wait_for(lambda: reader.listener_state().get("gap_values", 0) > 0, 30, "the restart's catch-up read")
+    wait_for(lambda: coverage(spool_dir) > killed_at + (killed_at - started), 30, "coverage past the outage")
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(20) == 0
+    state = reader.listener_state()
+    assert state["started_at"] == started.isoformat(), "a restart must keep the original start"
+    land_all(lake, spool_dir)
+
+    until = coverage(spool_dir)
+    pi = recorded_between(emu.api, ids, started, until)
+    assert pi.filter(pl.col("timestamp") > killed_at).height > 0
+    assert_lake_equals_pi(lake_rows(lake), pi, started, until)
+    stream_rows = lake_rows(lake)
+    assert set(stream_rows["source"].unique()) == {"stream"}
+
+
+def test_socket_drops_stalls_and_heartbeats(emulator_factory, tmp_path: Path) -> None:
+    emu = emulator_factory(
+        "--tags", "200", "--clock", f"frozen:{START}", "--channel-poll-ms", "50", "--admin"
+    )
+    ids = web_ids(emu.api)
+    proxy = Proxy(emu.port)
+    spool_dir, lake = tmp_path / "spool", tmp_path / "lake"
+
+    def advance(interval: str) -> None:
+        httpx.post(f"{emu.root}/admin/clock", json={"Advance": interval}).raise_for_status()
+
+    stop = threading.Event()
+    client = PIWebAPIClient(ClientConfig(base_url=proxy.api, max_retries=1, backoff_max_s=0.2))
+    spool = Spool(spool_dir, max_segment_age_s=0.2)
+    listener = ChannelListener(
+        client,
+        spool,
+        pl.DataFrame({"web_id": ids, "tag": None}),
+        channel_size=20,
+        heartbeat_rate=2,
+        silence_timeout_s=1.0,
+        backoff_max_s=0.3,
+    )
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        # Frozen clock: no value changes, so the server sends heartbeats and the connection stays up.
+        wait_for(lambda: listener.stats.heartbeats >= 6, 15, "heartbeats on both channels")
+        assert listener.stats.reconnects == 0 and listener.stats.connects == 2
+        started = datetime.fromisoformat(str(listener.stats.started_at))
+        advance("2m")
+        wait_for(lambda: listener.stats.values > 0, 15, "channel values after the clock moved")
+
+        # Drop: cut every socket and refuse reconnects while PI archives two more minutes.
+        proxy.refuse = True
+        proxy.cut()
+        wait_for(lambda: listener.stats.reconnects >= 2, 15, "both channels noticing the drop")
+        advance("2m")
+        proxy.refuse = False
+        wait_for(lambda: listener.stats.gap_values > 0, 15, "the catch-up read after the drop")
+
+        # Stall: sockets stay open but nothing flows; only the silence timeout can tell.
+        before = listener.stats.reconnects
+        proxy.stall = True
+        advance("1m")
+        wait_for(lambda: listener.stats.reconnects >= before + 2, 15, "silence timeouts on both channels")
+        assert "no message or heartbeat" in str(listener.stats.last_error)
+        proxy.stall = False
+        proxy.cut()
+        target = server_time(emu.root)
+        wait_for(lambda: min(spool.covered()[w] for w in ids) >= target, 15, "coverage up to PI's now")
+    finally:
+        stop.set()
+        thread.join(20)
+        spool.close()
+        client.close()
+        proxy.close()
+    assert listener.error is None
+    land_all(lake, spool_dir)
+    until = coverage(spool_dir)
+    pi = recorded_between(emu.api, ids, started, until)
+    assert pi.height > 100
+    assert_lake_equals_pi(lake_rows(lake), pi, started, until)
