@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--elements-per-db", type=int, default=d.elements_per_db)
     p.add_argument("--event-frames-per-day", type=int, default=d.event_frames_per_day)
     p.add_argument("--channel-poll-ms", type=int, default=d.channel_poll_ms)
+    p.add_argument(
+        "--keytab",
+        default=d.keytab,
+        help="service keytab (HTTP/<host>) for --auth negotiate, or Negotiate in any",
+    )
     return p
 
 

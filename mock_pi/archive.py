@@ -19,7 +19,10 @@ _U = np.uint64
 _STRING_WORDS = ("BATCH", "LOT", "RUN", "CIP", "GRADE")
 _SYSTEM_CODES = np.array([246, 246, 254, 255, 252, 251, 238, 248], dtype=np.int32)
 _CHUNK_SLOTS = 1 << 20
-_MIN_CHUNK_SLOTS = 1 << 10
+# First chunk for a bounded read: ~limit × 1.25 slots (18 % of slots are empty), at least this many. Snapshot and
+# interpolation lookups ask for one value, so a small floor keeps them at ~100 slots instead of ~1,000 (the chunk
+# doubles when a sparse stretch holds too few events, so any limit is still met).
+_MIN_CHUNK_SLOTS = 1 << 6
 
 
 @dataclass

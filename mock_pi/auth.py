@@ -1,8 +1,8 @@
 """Authentication of the emulator's /piwebapi surface: Basic, Bearer (with a built-in OIDC client-credentials token
-endpoint and discovery document), their 401 challenges, and the identity of each authenticated request.
+endpoint and discovery document), Negotiate (Kerberos, with a service keytab), their 401 challenges, and identities.
 
 Owns `AuthMiddleware`, `POST /identitymanager/connect/token` and `GET /piwebapi/.well-known/openid-configuration`.
-Negotiate (Kerberos) is not implemented: `--auth negotiate` fails at startup with a clear message.
+Negotiate tokens are verified by `mock_pi.negotiate` (gssapi, loaded only when `--keytab` enables Negotiate).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import hmac
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -24,12 +25,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_pi.http import JSON_TYPE, json_response
 
+if TYPE_CHECKING:
+    from mock_pi.negotiate import NegotiateAcceptor
+
 REALM = "PI Web API"
 TOKEN_PATH = "/identitymanager/connect/token"
 DISCOVERY_PATH = "/piwebapi/.well-known/openid-configuration"
 # Scope key holding the `Identity` of an authenticated request, for handlers such as /system/userinfo.
 SCOPE_KEY = "mock_pi.identity"
-SCHEMES_BY_MODE = {"anonymous": (), "basic": ("Basic",), "bearer": ("Bearer",), "any": ("Basic", "Bearer")}
+# `any` also offers Negotiate (first, as IIS does) when the emulator is given a keytab.
+SCHEMES_BY_MODE = {
+    "anonymous": (),
+    "basic": ("Basic",),
+    "bearer": ("Bearer",),
+    "negotiate": ("Negotiate",),
+    "any": ("Basic", "Bearer"),
+}
 DENIED = "Authorization has been denied for this request."
 
 
@@ -38,8 +49,10 @@ class Identity:
     """Who made a request, in the terms of PI Web API's /system/userinfo."""
 
     name: str
-    identity_type: str  # "Anonymous", "Basic", "Bearer"
+    identity_type: str  # "Anonymous", "Basic", "Bearer", "Kerberos"
     is_authenticated: bool
+    # Kerberos with a forwarded TGT: PI Web API can then reach PI/AF as the user (double hop).
+    delegated: bool = False
 
     def userinfo(self) -> dict[str, Any]:
         """The /system/userinfo body for this identity."""
@@ -48,7 +61,9 @@ class Identity:
             "Name": self.name,
             "IsAuthenticated": self.is_authenticated,
             "SID": "S-1-5-7" if not self.is_authenticated else "",
-            "ImpersonationLevel": "Impersonation" if self.is_authenticated else "Anonymous",
+            "ImpersonationLevel": (
+                "Delegation" if self.delegated else "Impersonation" if self.is_authenticated else "Anonymous"
+            ),
         }
 
 
@@ -134,14 +149,22 @@ class AuthMiddleware:
         self.app = app
         self.state = state
         mode = state.config.auth
-        if mode == "negotiate":
-            raise ValueError(
-                "mock_pi --auth negotiate is not supported: Kerberos needs a keytab and GSSAPI, which this emulator "
-                "does not provide; use --auth basic, bearer or any."
-            )
+        keytab = state.config.keytab
         if mode not in SCHEMES_BY_MODE:
             raise ValueError(f"mock_pi --auth must be one of {', '.join(SCHEMES_BY_MODE)}, got {mode!r}")
+        if mode == "negotiate" and not keytab:
+            raise ValueError(
+                "mock_pi --auth negotiate is not supported without a keytab: pass --keytab PATH holding the keys of "
+                "HTTP/<host>@REALM (kadmin ktadd), or use --auth basic, bearer or any."
+            )
         self.schemes: tuple[str, ...] = SCHEMES_BY_MODE[mode]
+        self.acceptor: NegotiateAcceptor | None = None
+        if keytab:
+            from mock_pi.negotiate import NegotiateAcceptor
+
+            self.acceptor = NegotiateAcceptor(keytab)
+            if "Negotiate" not in self.schemes:
+                self.schemes = ("Negotiate", *self.schemes)
         self.tokens = tokens_for(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -156,16 +179,51 @@ class AuthMiddleware:
                 scope[SCOPE_KEY] = ANONYMOUS
             await self.app(scope, receive, send)
             return
-        identity, bearer_error = self._authenticate(scope)
+        header = _header(scope, b"authorization") or ""
+        if header[:10].lower() == "negotiate " and self.acceptor is not None:
+            await self._negotiate(scope, receive, send, header[10:])
+            return
+        identity, bearer_error = self._authenticate(header)
         if identity is None:
             await self._deny(scope, send, bearer_error)
             return
         scope[SCOPE_KEY] = identity
         await self.app(scope, receive, send)
 
-    def _authenticate(self, scope: Scope) -> tuple[Identity | None, str]:
+    async def _negotiate(self, scope: Scope, receive: Receive, send: Send, credentials: str) -> None:
+        """Verify a Kerberos token and return the server's reply token (mutual authentication) with the response."""
+        from mock_pi.negotiate import NegotiateError
+
+        assert self.acceptor is not None
+        try:
+            token = base64.b64decode(credentials.strip(), validate=True)
+            # GSSAPI calls block (keytab and replay-cache I/O): keep them off the event loop.
+            accepted = await to_thread.run_sync(self.acceptor.accept, token)
+        except (binascii.Error, NegotiateError) as exc:
+            reason = "the Negotiate token is not base64" if isinstance(exc, binascii.Error) else str(exc)
+            await self._deny(scope, send, "", kerberos_error=reason)
+            return
+        scope[SCOPE_KEY] = Identity(
+            name=accepted.principal,
+            identity_type=accepted.mechanism,
+            is_authenticated=True,
+            delegated=accepted.delegated,
+        )
+        reply = accepted.reply_token
+        if reply is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        challenge = (b"www-authenticate", b"Negotiate " + base64.b64encode(reply))
+
+        async def send_with_reply(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), challenge]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_reply)
+
+    def _authenticate(self, header: str) -> tuple[Identity | None, str]:
         """The identity, or None plus a Bearer error description when a presented token was refused."""
-        header = _header(scope, b"authorization")
         if not header:
             return None, ""
         scheme, _, credentials = header.strip().partition(" ")
@@ -189,7 +247,9 @@ class AuthMiddleware:
     def _challenges(self, bearer_error: str) -> list[tuple[bytes, bytes]]:
         values = []
         for scheme in self.schemes:
-            if scheme == "Basic":
+            if scheme == "Negotiate":
+                values.append("Negotiate")
+            elif scheme == "Basic":
                 values.append(f'Basic realm="{REALM}"')
             elif bearer_error:
                 values.append(
@@ -199,8 +259,11 @@ class AuthMiddleware:
                 values.append(f'Bearer realm="{REALM}"')
         return [(b"www-authenticate", v.encode()) for v in values]
 
-    async def _deny(self, scope: Scope, send: Send, bearer_error: str) -> None:
+    async def _deny(self, scope: Scope, send: Send, bearer_error: str, *, kerberos_error: str = "") -> None:
         reason = f"{DENIED} {bearer_error}." if bearer_error else DENIED
+        if kerberos_error:
+            # Real IIS says nothing; naming the GSSAPI reason (replay, wrong key, skew) saves a Kerberos trace.
+            reason = f"{DENIED} Kerberos: {kerberos_error}."
         body = orjson.dumps({"Errors": [reason]})
         headers = [
             (b"content-type", JSON_TYPE.encode()),

@@ -33,6 +33,8 @@ class EmulatorConfig:
     elements_per_db: int = 300
     event_frames_per_day: int = 40
     channel_poll_ms: int = 1000
+    # Service keytab (HTTP/<host>@REALM) for --auth negotiate, or to add Negotiate to --auth any.
+    keytab: str | None = None
 
     def __post_init__(self) -> None:
         if self.tags < 1:
@@ -41,6 +43,8 @@ class EmulatorConfig:
             raise ValueError(f"data_servers must be >= 1, got {self.data_servers}")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {self.auth!r}")
+        if self.keytab is not None and self.auth not in ("negotiate", "any"):
+            raise ValueError(f"keytab applies to auth negotiate or any, not {self.auth!r}")
         if self.max_returned_items < 1:
             raise ValueError(f"max_returned_items must be >= 1, got {self.max_returned_items}")
         if self.clock_rate <= 0:

@@ -187,8 +187,12 @@ class KerberosAuth(httpx.Auth):
         try:
             out = ctx.step()
         except Exception as exc:
+            # GSSAPI's own text says which step failed ("No Kerberos credentials available (default cache: ...)",
+            # "Server not found in Kerberos database"), which the exception type alone does not.
+            reason = " ".join(str(exc).split())[:400]
             raise AuthenticationError(
-                f"Kerberos could not get a ticket for {self.service}@{request.url.host} ({type(exc).__name__})",
+                f"Kerberos could not get a ticket for {self.service}@{request.url.host} "
+                f"({type(exc).__name__}: {reason})",
                 method=request.method,
                 path=request.url.path,
                 advice="run kinit (or check the keytab) and that the SPN HTTP/<host> exists; "
