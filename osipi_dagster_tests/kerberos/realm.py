@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from osipi_dagster_tests.emulator import free_port
+from osipi_dagster_tests.emulator import free_port, stop_process
 
 REALM = "OSIPI.TEST"
 # The emulator is reached as http://localhost:PORT, so the client asks for HTTP/localhost (SPN = HTTP/<host>).
@@ -95,16 +95,9 @@ class Realm:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if not self._stopped:
+            self._stopped = True
+            stop_process(self.process)
 
     def __enter__(self) -> Realm:
         return self
