@@ -12,7 +12,7 @@ import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -66,7 +66,10 @@ class ChannelStream:
         self.reconnects = 0
         self.heartbeats = 0
         self._auth = build_auth(config.auth)
+        # Per stream: the latest timestamp delivered and how many values carried it (duplicates share timestamps).
         self._last_ts: dict[str, datetime] = {}
+        self._at_last: dict[str, int] = {}
+        self._subscribed_at: datetime | None = None  # server time of the first subscription (gap floor)
         self._connected_once = False
 
     # -- connection details -------------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ class ChannelStream:
             params.append(("heartbeatRate", str(self.heartbeat_rate)))
         return f"{base}/streamsets/channel?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
 
-    def _headers(self) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
         """Run the same httpx auth flow on a probe request to get the upgrade request's Authorization header."""
         probe = httpx.Request("GET", self.config.base_url + "/streamsets/channel")
         flow = self._auth.sync_auth_flow(probe)
@@ -86,7 +89,7 @@ class ChannelStream:
         flow.close()
         return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
 
-    def _ssl(self) -> ssl.SSLContext | None:
+    def ssl_context(self) -> ssl.SSLContext | None:
         if not self.config.base_url.startswith("https://"):
             return None
         if not self.config.verify_tls:
@@ -102,30 +105,58 @@ class ChannelStream:
         if frame.is_empty():
             self.heartbeats += 1
             return None
-        for w, ts in frame.group_by("web_id").agg(pl.col("timestamp").max()).iter_rows():
-            if w not in self._last_ts or ts > self._last_ts[w]:
-                self._last_ts[w] = ts
-        return frame
+        return self._delivered(frame)
 
-    def _gap(self) -> pl.DataFrame | None:
-        """After a reconnect: values recorded since the last one seen per stream (strictly later timestamps)."""
-        if self.backfill is None or not self._last_ts:
-            return None
-        since = min(self._last_ts.values())
-        frame = self.backfill.recorded(list(self._last_ts), since, datetime.now(UTC), include_end=True)
-        last = pl.DataFrame(
-            {"web_id": list(self._last_ts), "_last": list(self._last_ts.values())},
-            schema={"web_id": pl.Utf8, "_last": VALUES_SCHEMA["timestamp"]},
-        )
-        frame = frame.join(last, on="web_id").filter(pl.col("timestamp") > pl.col("_last")).drop("_last")
-        return self._decode_frame(frame)
-
-    def _decode_frame(self, frame: pl.DataFrame) -> pl.DataFrame | None:
+    def _delivered(self, frame: pl.DataFrame) -> pl.DataFrame | None:
+        """Remember what was delivered, so a reconnect re-reads exactly what came after it."""
         if frame.is_empty():
             return None
-        for w, ts in frame.group_by("web_id").agg(pl.col("timestamp").max()).iter_rows():
-            self._last_ts[w] = max(ts, self._last_ts.get(w, ts))
+        latest = frame.group_by("web_id").agg(
+            pl.col("timestamp").max().alias("ts"),
+            (pl.col("timestamp") == pl.col("timestamp").max()).sum().alias("n"),
+        )
+        for w, ts, n in latest.iter_rows():
+            if w not in self._last_ts or ts > self._last_ts[w]:
+                self._last_ts[w], self._at_last[w] = ts, n
+            elif ts == self._last_ts[w]:
+                self._at_last[w] += n
         return frame
+
+    def _mark_subscribed(self) -> None:
+        if self.backfill is not None and self._subscribed_at is None:
+            self._subscribed_at = self.backfill.server_time()
+
+    def _gap(self) -> pl.DataFrame | None:
+        """After a reconnect: every value recorded after the last one delivered per stream, up to the server's now.
+
+        Streams that delivered nothing yet are read from the first subscription; values sharing the last delivered
+        timestamp are skipped only as many times as they were delivered.
+        """
+        if self.backfill is None or self._subscribed_at is None:
+            return None
+        floor = self._subscribed_at
+        after = {w: self._last_ts.get(w, floor) for w in self.web_ids}
+        frame = self.backfill.recorded(
+            self.web_ids, min(after.values()), self.backfill.server_time(), include_end=True
+        )
+        seen = pl.DataFrame(
+            {
+                "web_id": self.web_ids,
+                "_after": [after[w] for w in self.web_ids],
+                "_skip": [self._at_last.get(w, 0) for w in self.web_ids],
+            },
+            schema={"web_id": pl.Utf8, "_after": VALUES_SCHEMA["timestamp"], "_skip": pl.Int64},
+        )
+        frame = (
+            frame.join(seen, on="web_id")
+            .with_columns(pl.int_range(pl.len()).over("web_id", "timestamp").alias("_nth"))
+            .filter(
+                (pl.col("timestamp") > pl.col("_after"))
+                | ((pl.col("timestamp") == pl.col("_after")) & (pl.col("_nth") >= pl.col("_skip")))
+            )
+            .drop("_after", "_skip", "_nth")
+        )
+        return self._delivered(frame)
 
     def _fail(self, exc: BaseException, attempts: int) -> float:
         status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -155,10 +186,11 @@ class ChannelStream:
         while True:
             initial = self.include_initial_values and not self._connected_once
             try:
+                self._mark_subscribed()
                 with connect(
                     self.url(initial),
-                    additional_headers=self._headers(),
-                    ssl=self._ssl(),
+                    additional_headers=self.headers(),
+                    ssl=self.ssl_context(),
                     open_timeout=self.config.connect_timeout_s,
                     max_size=None,
                     proxy=None,
@@ -186,11 +218,12 @@ class ChannelStream:
         while True:
             initial = self.include_initial_values and not self._connected_once
             try:
-                headers = await asyncio.to_thread(self._headers)
+                await asyncio.to_thread(self._mark_subscribed)
+                headers = await asyncio.to_thread(self.headers)
                 async with aconnect(
                     self.url(initial),
                     additional_headers=headers,
-                    ssl=self._ssl(),
+                    ssl=self.ssl_context(),
                     open_timeout=self.config.connect_timeout_s,
                     max_size=None,
                     proxy=None,

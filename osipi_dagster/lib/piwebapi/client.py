@@ -189,6 +189,18 @@ class PIWebAPIClient:
             raise next(iter(errors.values()))
         return contents, errors
 
+    # -- server -------------------------------------------------------------------------------------------------
+    def server_time(self) -> datetime:
+        """The server's clock (GET /system/status ServerTime): bounds reads "up to now" without trusting ours."""
+        text = (self.get("system/status") or {}).get("ServerTime")
+        if not text:
+            raise PIWebAPIError(
+                "PI Web API GET /system/status returned no ServerTime: reads bounded by the server clock need it",
+                method="GET",
+                path="/system/status",
+            )
+        return parse_time(str(text))
+
     # -- data servers and points ---------------------------------------------------------------------------------
     def data_servers(self) -> list[DataServer]:
         return [DataServer.from_json(i) for page in self.iter_collection("dataservers") for i in page]
@@ -684,13 +696,18 @@ class PIWebAPIClient:
             counts[c.web_id] = len(c.items)
             if len(c.items) >= per_stream:
                 pending[c.web_id] = self._state_after(c.web_id, c.items, 0, None)
+        # Each round is decoded as soon as it arrives: parsed JSON costs ~10x the memory of the columns, and
+        # holding every round of a dense window as dicts made peak RSS grow with the window length. Ordinals are
+        # computed per chunk (continuations carry their offset), so decoding per round gives the same values.
+        frames = [values_frame(_by_stream(chunks, web_ids))]
+        del chunks
         while pending:
             more_chunks, pending = self._continue(pending, end)
             for c in more_chunks:
                 counts[c.web_id] = counts.get(c.web_id, 0) + len(c.items)
-            chunks += more_chunks
+            frames.append(values_frame(_by_stream(more_chunks, web_ids)))
         self._learn(counts, (end - start).total_seconds())
-        frame = values_frame(_by_stream(chunks, web_ids))
+        frame = frames[0] if len(frames) == 1 else _stream_order(pl.concat(frames), web_ids)
         if not include_end and len(frame):
             frame = frame.filter(pl.col("timestamp") < end)
         return frame
@@ -919,6 +936,13 @@ class PIWebAPIClient:
         """Snapshot values (GET streamsets/value), or values at `time`, VALUES_SCHEMA."""
         params = [] if time is None else [("time", to_pi(parse_time(time)))]
         return self._streamset_frames("value", list(web_ids), params, 1, decode_end_values)
+
+
+def _stream_order(frame: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
+    """Rows grouped by stream in request order, each stream's rows in read order (a stable sort by stream rank)."""
+    rank = pl.Series("web_id", list(order), dtype=pl.Utf8)
+    keys = frame["web_id"].replace_strict(rank, pl.int_range(len(rank), eager=True), default=len(rank))
+    return frame.sort(keys, maintain_order=True)
 
 
 def _by_stream(chunks: list[StreamChunk], order: Sequence[str]) -> list[StreamChunk]:

@@ -21,7 +21,7 @@ import websockets
 from websockets.sync.client import connect
 
 from osipi_dagster.lib.lake import Lake
-from osipi_dagster.lib.piwebapi import AuthenticationError, PIWebAPIClient, PIWebAPIError, parse_time
+from osipi_dagster.lib.piwebapi import AuthenticationError, PIWebAPIClient, PIWebAPIError
 from osipi_dagster.lib.piwebapi.channels import ChannelStream, channel_message_frame
 from osipi_dagster.lib.streaming.spool import SPOOL_SCHEMA, Spool, from_us, to_us
 
@@ -169,16 +169,7 @@ class ChannelListener:
 
     # -- one channel ---------------------------------------------------------------------------------------------
     def _server_now(self) -> datetime:
-        status = self.client.get("system/status") or {}
-        text = status.get("ServerTime")
-        if not text:
-            raise PIWebAPIError(
-                "PI Web API GET /system/status returned no ServerTime: the listener needs the server clock "
-                "to bound its catch-up reads",
-                method="GET",
-                path="/system/status",
-            )
-        return parse_time(str(text))
+        return self.client.server_time()
 
     def _run_channel(self, index: int, ids: list[str]) -> None:
         stream = ChannelStream(self.client.config, ids, heartbeat_rate=self.heartbeat_rate or None)
@@ -197,8 +188,8 @@ class ChannelListener:
                 # The private helpers of ChannelStream carry the client's auth and TLS settings to the upgrade.
                 with connect(
                     stream.url(False),
-                    additional_headers=stream._headers(),
-                    ssl=stream._ssl(),
+                    additional_headers=stream.headers(),
+                    ssl=stream.ssl_context(),
                     open_timeout=self.client.config.connect_timeout_s,
                     max_size=None,
                     proxy=None,
