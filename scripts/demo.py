@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,55 +60,35 @@ def prepare_dagster_home() -> None:
 
 
 def materialize_initial_assets() -> None:
-    """Run the main job's assets once: catalogue, AF and event frames, then the last closed hours of time series."""
+    """Run the main job (catalogue, AF, the last closed hours of recorded values) and yesterday's event frames."""
     import dagster as dg
 
     from osipi_dagster.definitions import defs as load_defs
 
     defs: dg.Definitions = load_defs()
     instance = dg.DagsterInstance.get()
-    job = defs.resolve_implicit_global_asset_job_def()
-    graph = defs.resolve_asset_graph()
-    now = datetime.now(UTC)
-    by_partitioning: dict[str, list[dg.AssetKey]] = {"none": [], "daily": [], "hourly": []}
-    for key in graph.materializable_asset_keys:
-        pdef = graph.get(key).partitions_def
-        if pdef is None:
-            by_partitioning["none"].append(key)
-        elif isinstance(pdef, dg.TimeWindowPartitionsDefinition) and "H" in pdef.fmt:
-            by_partitioning["hourly"].append(key)
-        else:
-            by_partitioning["daily"].append(key)
 
-    def run(keys: list[dg.AssetKey], partition_key: str | None) -> None:
+    def run(job_name: str, first: str, last: str) -> None:
         started = time.monotonic()
-        result = job.execute_in_process(
-            run_config=QUIET,
-            instance=instance,
-            asset_selection=keys,
-            partition_key=partition_key,
-            raise_on_error=False,
-        )
-        label = ", ".join(k.to_user_string() for k in keys) + (f" [{partition_key}]" if partition_key else "")
+        job = defs.resolve_job_def(job_name)
+        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        result = job.execute_in_process(run_config=QUIET, instance=instance, tags=tags, raise_on_error=False)
+        span = first if first == last else f"{first}...{last}"
         status = "ok" if result.success else "FAILED"
-        say(f"  {status:6} {label} ({time.monotonic() - started:.1f} s)")
+        say(f"  {status:6} {job_name} [{span}] ({time.monotonic() - started:.1f} s)")
         if not result.success:
-            raise SystemExit(f"demo: materialization failed: {label}; see the run in the Dagster UI / logs")
+            raise SystemExit(f"demo: {job_name} failed for {span}; see the run in the Dagster UI (make demo)")
+
+    def closed_partitions(job_name: str) -> list[str]:
+        pdef = defs.resolve_job_def(job_name).partitions_def
+        assert pdef is not None, f"{job_name} is not partitioned"
+        return pdef.get_partition_keys(dynamic_partitions_store=instance)
 
     say("materializing the initial assets ...")
-    if by_partitioning["none"]:
-        run(sorted(by_partitioning["none"]), None)
-    daily, hourly = sorted(by_partitioning["daily"]), sorted(by_partitioning["hourly"])
-    if daily:
-        keys = graph.get(daily[0]).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        # Daily partitions exist for complete UTC days: land the last one.
-        yesterday = (now - timedelta(days=1)).date().isoformat()
-        if yesterday in keys:
-            run(daily, yesterday)
-    if hourly:
-        keys = graph.get(hourly[0]).partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        for partition in keys[-HOURS:]:
-            run(hourly, partition)
+    hours = closed_partitions("pi_ingest_job")[-HOURS:]
+    run("pi_ingest_job", hours[0], hours[-1])
+    yesterday = closed_partitions("pi_event_frames_job")[-1]
+    run("pi_event_frames_job", yesterday, yesterday)
 
 
 def print_summary(lake_uri: str) -> None:
