@@ -133,7 +133,7 @@ def stop_tree(proc: subprocess.Popen[bytes]) -> None:
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     with suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=20)
+        proc.wait(timeout=15)
     deadline = time.monotonic() + 10
     for pid in pids:
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:

@@ -85,8 +85,8 @@ def plant_data() -> dg.MaterializeResult:
 
 
 def tick(instance: dg.DagsterInstance, alerts: AlertWebhookResource, cursor: str | None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"alerts": alerts})
-    return pi_alerts_sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"alerts": alerts}) as context:
+        return pi_alerts_sensor.evaluate_tick(context)
 
 
 def test_failures_and_failed_checks_reach_the_webhook(

@@ -39,10 +39,11 @@ def tick(instance: dg.DagsterInstance, resources: dict[str, object], cursor: str
         sensors=[pi_late_data_sensor],
         resources=resources,
     )
-    context = dg.build_sensor_context(
+    # As a context manager: its exit releases the resources the evaluation built.
+    with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources=resources, definitions=definitions
-    )
-    return pi_late_data_sensor.evaluate_tick(context)
+    ) as context:
+        return pi_late_data_sensor.evaluate_tick(context)
 
 
 def run_request(instance: dg.DagsterInstance, resources: dict[str, object], request: dg.RunRequest) -> None:

@@ -28,6 +28,14 @@ from osipi_dagster.lib.piwebapi.schema import (
     UTC_US,
     VALUES_SCHEMA,
 )
+from osipi_dagster.lib.quality import (
+    POINT_COLUMNS,
+    QualityThresholds,
+    WindowProfile,
+    lateness_profile,
+    row_diff,
+)
+from osipi_dagster.lib.quality.audit import CONTENT, KEY
 
 KEY_PREFIX = "pi"
 GROUP = "pi"
@@ -41,6 +49,11 @@ DAILY_ASSET: dict[str, Any] = {
     "backfill_policy": dg.BackfillPolicy.multi_run(max_partitions_per_run=7),
 }
 
+# Dimension snapshots and event frames are refreshed daily (00:15 / 00:30 UTC): warn when a day was missed.
+DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=30), warn_window=timedelta(hours=25)
+)
+
 # Lake table names equal the asset names.
 POINTS_TABLE = "pi_points"
 ELEMENTS_TABLE = "af_elements"
@@ -50,7 +63,15 @@ EF_ATTRIBUTES_TABLE = "event_frame_attributes"
 TIMESERIES_TABLE = "pi_timeseries"
 
 # Landed schemas: the client's schema plus what the landing adds. Documented in docs/tables.md.
-TIMESERIES_SCHEMA = pl.Schema({**VALUES_SCHEMA, "tag": pl.Utf8, "ingested_at": UTC_US, "date": pl.Date})
+TIMESERIES_SCHEMA = pl.Schema(
+    {**VALUES_SCHEMA, "tag": pl.Utf8, "ingested_at": UTC_US, "source": pl.Utf8, "date": pl.Date}
+)
+# `source` of archive reads. Streamed rows (defs/streaming) land as "stream"; a recorded hour's replace_window makes
+# the archive the truth for that window again.
+SOURCE_RECORDED = "recorded"
+# Run tag set by the late-data sensor on repair runs: the asset then diffs the window it replaces.
+REPAIR_TAG = "osipi/repair"
+REPAIR_REASON_TAG = "osipi/repair_reason"
 AF_ATTRIBUTES_SCHEMA = pl.Schema({**ATTRIBUTES_SCHEMA, "database": pl.Utf8})
 EVENT_FRAMES_LANDED_SCHEMA = pl.Schema({**EVENT_FRAMES_SCHEMA, "ingested_at": UTC_US, "date": pl.Date})
 EF_ATTRIBUTES_LANDED_SCHEMA = pl.Schema(
@@ -187,6 +208,7 @@ def dimension_result(
 
 @dg.asset(
     **PI_ASSET,
+    freshness_policy=DAILY_FRESHNESS,
     check_specs=[checks.POINTS_UNIQUE_WEB_ID],
     description="PI point catalogue of every configured data server (PI_DATA_SERVERS), SCD2 history.",
 )
@@ -219,6 +241,7 @@ def pi_points(
 
 @dg.asset(
     **PI_ASSET,
+    freshness_policy=DAILY_FRESHNESS,
     check_specs=[checks.ELEMENTS_TREE_COMPLETE],
     description="AF element hierarchy of every configured AF database (PI_AF_DATABASES), SCD2 history.",
 )
@@ -249,6 +272,7 @@ def af_elements(
 @dg.asset(
     **PI_ASSET,
     deps=[af_elements],
+    freshness_policy=DAILY_FRESHNESS,
     check_specs=[checks.ATTRIBUTES_POINTS_RESOLVED],
     description="Attributes of the current AF elements, PI point data references resolved, SCD2 history.",
 )
@@ -283,6 +307,7 @@ def af_attributes(
 
 @dg.asset(
     **DAILY_ASSET,
+    freshness_policy=DAILY_FRESHNESS,
     description="Event frames of the configured AF databases that start in the partition's UTC day; "
     "in-progress frames have end null and in_progress true until a later run closes them.",
 )
@@ -337,6 +362,7 @@ def event_frames(
 @dg.asset(
     **DAILY_ASSET,
     deps=[event_frames],
+    freshness_policy=DAILY_FRESHNESS,
     description="Attributes of the partition's event frames with their captured values.",
 )
 def event_frame_attributes(
@@ -400,7 +426,8 @@ def event_frame_attributes(
 
 @dataclass
 class LandingStats:
-    """What went through the landing stream, gathered on the fly (bounded: one entry per tag at most)."""
+    """What went through the landing stream, gathered on the fly (bounded: one entry per tag at most, plus the
+    quality profile's key hashes; repair runs also keep the window's rows to diff them with the previous ones)."""
 
     rows: int = 0
     dropped_outside_window: int = 0
@@ -408,6 +435,9 @@ class LandingStats:
     first: datetime | None = None
     last: datetime | None = None
     preview: pl.DataFrame | None = None
+    profile: WindowProfile | None = None
+    timestamps: list[pl.Series] = field(default_factory=list)
+    kept: list[pl.DataFrame] | None = None
 
 
 def land_values(
@@ -425,15 +455,17 @@ def land_values(
     them here would duplicate them on the boundary.
     """
     emitted = False
+    names = tags.select("web_id", "tag")
     for page in pages:
         inside = page.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
         stats.dropped_outside_window += page.height - inside.height
         if inside.height == 0:
             continue
         landed = (
-            inside.join(tags, on="web_id", how="left")
+            inside.join(names, on="web_id", how="left")
             .with_columns(
                 pl.lit(ingested_at, dtype=UTC_US).alias("ingested_at"),
+                pl.lit(SOURCE_RECORDED, dtype=pl.Utf8).alias("source"),
                 pl.col("timestamp").dt.date().alias("date"),
             )
             .select(list(TIMESERIES_SCHEMA))
@@ -446,6 +478,11 @@ def land_values(
         stats.last = hi if stats.last is None else max(stats.last, hi)
         if stats.preview is None:
             stats.preview = landed.head(5)
+        if stats.profile is not None:
+            stats.profile.add(landed)
+        stats.timestamps.append(landed["timestamp"])
+        if stats.kept is not None:
+            stats.kept.append(landed.select(*KEY, *CONTENT[2:]))
         emitted = True
         yield landed
     if not emitted:
@@ -454,14 +491,41 @@ def land_values(
 
 
 def tags_to_extract(lake: Lake, tag_filter: str) -> pl.DataFrame:
-    """Current catalogue rows whose name matches PI_TAG_FILTER: new tags join on the next catalogue refresh."""
-    points = read_current(lake, POINTS_TABLE, ["web_id", "name"], "pi/pi_points")
+    """Current catalogue rows whose name matches PI_TAG_FILTER: new tags join on the next catalogue refresh.
+
+    Columns POINT_COLUMNS (web_id, tag, point_type, span, zero): the quality profile checks values against them.
+    """
+    points = read_current(
+        lake, POINTS_TABLE, ["web_id", "name", "point_type", "span", "zero"], "pi/pi_points"
+    )
     return (
         points.filter(pl.col("name").str.contains(pi_name_filter_regex(tag_filter)))
         .rename({"name": "tag"})
         .unique("web_id")
+        .select(POINT_COLUMNS)
         .sort("tag", "web_id")
     )
+
+
+def recorded_scan(ref: DeltaTableRef, start: datetime, end: datetime) -> pl.LazyFrame:
+    """The archive rows (source "recorded", or null from before the column existed) of [start, end) in the lake,
+    lazily: date-partition pruning plus a timestamp filter, so a caller can aggregate without loading rows."""
+    if not ref.exists():
+        return pl.LazyFrame(schema=TIMESERIES_SCHEMA)
+    scan = ref.scan()
+    days = pl.date_range(start.date(), (end - timedelta(microseconds=1)).date(), eager=True)
+    scan = scan.filter(
+        pl.col("date").is_in(days.implode()) & (pl.col("timestamp") >= start) & (pl.col("timestamp") < end)
+    )
+    if "source" in scan.collect_schema():
+        scan = scan.filter(pl.col("source").fill_null(SOURCE_RECORDED) == SOURCE_RECORDED)
+    return scan
+
+
+def partition_of(context: dg.AssetExecutionContext) -> str | None:
+    """The single partition key of the run, or None for a range (backfill) run."""
+    keys = context.partition_keys
+    return keys[0] if len(keys) == 1 else None
 
 
 @dg.asset(
@@ -472,6 +536,7 @@ def tags_to_extract(lake: Lake, tag_filter: str) -> pl.DataFrame:
     freshness_policy=dg.FreshnessPolicy.time_window(
         fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)
     ),
+    check_specs=checks.TIMESERIES_CHECKS,
     description="Recorded values (every archive event, duplicates kept by ordinal) of the catalogued tags "
     "matching PI_TAG_FILTER, one UTC hour per partition, Delta-partitioned by date.",
 )
@@ -482,25 +547,62 @@ def pi_timeseries(
     window = context.partition_time_window
     start, end = utc(window.start), utc(window.end)
     settings = pi.settings()
+    thresholds = QualityThresholds.from_env()
     the_lake = lake.get_lake()
     tags = tags_to_extract(the_lake, settings.tag_filter)
     if tags.height == 0:
         context.log.warning(f"No current pi_points row matches PI_TAG_FILTER={settings.tag_filter!r}.")
     ingested_at = datetime.now(UTC)
-    stats = LandingStats()
+    repair = context.run.tags.get(REPAIR_TAG)
+    stats = LandingStats(profile=WindowProfile(tags, thresholds), kept=[] if repair else None)
     label = f"pi_timeseries {start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}Z ({tags.height} tags)"
     progress = Progress(context.log.info, label)
     ref = the_lake.table(TIMESERIES_TABLE)
+    # A repair diffs the window it replaces; only repairs pay for reading the previous rows.
+    before = recorded_scan(ref, start, end).select(*KEY, *CONTENT[2:]).collect() if repair else None
+    ids = tags["web_id"].to_list()
     with pi.get_client() as client:
-        before = client.stats.http_calls
-        pages = client.iter_recorded(tags["web_id"].to_list(), start, end) if tags.height else iter(())
+        calls_before = client.stats.http_calls
+        pages = client.iter_recorded(ids, start, end) if ids else iter(())
         landed = land_values(
             progress.track(pages), tags, start=start, end=end, ingested_at=ingested_at, stats=stats
         )
         # One commit for the whole window: a crash before it leaves the previous version of the window intact.
         result = ref.replace_window(landed, column="timestamp", start=start, end=end, partition_by=["date"])
-        calls = int(client.stats.http_calls - before)
+        # Completeness in the same run: PI's own Count per tag (one summary call per stream group) against the
+        # good values just landed. Data that arrives later is the late-data sensor's job.
+        pi_counts = client.recorded_counts(ids, start, end) if ids else None
+        calls = int(client.stats.http_calls - calls_before)
     context.log.info(progress.line() + f"; landed {stats.rows:,} values of {len(stats.web_ids)} tags")
+    assert stats.profile is not None
+    timestamps = pl.concat(stats.timestamps) if stats.timestamps else pl.Series([], dtype=UTC_US)
+    lateness = lateness_profile(timestamps, ingested_at)
+    extra: dict[str, object] = {f"data_age_{k}_s": v for k, v in lateness.items()}
+    if before is not None and stats.kept is not None:
+        after = pl.concat(stats.kept) if stats.kept else before.clear()
+        diff = row_diff(before, after, ingested_at)
+        repair_md: dict[str, object] = {
+            "repair": repair,
+            "repair_reason": context.run.tags.get(REPAIR_REASON_TAG, ""),
+            "rows_inserted": diff.inserted,
+            "rows_deleted": diff.deleted,
+            "rows_changed": diff.changed,
+            "rows_unchanged": diff.unchanged,
+            "tags_changed": dg.MetadataValue.json(diff.tags_changed),
+        }
+        if diff.lateness_p50_s is not None:
+            repair_md["late_rows_lateness_p50_s"] = round(diff.lateness_p50_s, 3)
+            repair_md["late_rows_lateness_max_s"] = round(diff.lateness_max_s or 0.0, 3)
+        extra.update(repair_md)
+        context.log.info(
+            f"repair of {label}: {diff.inserted} rows inserted, {diff.deleted} deleted, {diff.changed} changed "
+            f"in {len(diff.tags_changed)} tags"
+        )
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key, partition=partition_of(context), metadata=repair_md
+            )
+        )
     return dg.MaterializeResult(
         metadata=table_metadata(
             table_uri=ref.uri,
@@ -518,6 +620,8 @@ def pi_timeseries(
             pages=progress.pages,
             values_per_second=round(stats.rows / progress.elapsed_s, 1),
             duration_s=round(progress.elapsed_s, 3),
+            **extra,
             **write_result_metadata(result),
-        )
+        ),
+        check_results=checks.timeseries_results(stats.profile, pi_counts),
     )

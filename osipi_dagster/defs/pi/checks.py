@@ -1,12 +1,13 @@
-"""Asset checks for PI dimension tables, evaluated inside the materialization on the snapshot already in memory.
-
-Specs are constants so assets declare them (`check_specs=`) and tests name them; no check re-reads a table.
+"""Asset checks for PI tables, evaluated inside the materialization on what is already in memory (the snapshot, or
+the time-series window's quality profile); specs are constants so assets declare them and tests name them.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 import polars as pl
+
+from osipi_dagster.lib.quality import WindowProfile
 
 POINTS_UNIQUE_WEB_ID = dg.AssetCheckSpec(
     "unique_web_id",
@@ -62,3 +63,109 @@ def points_resolved(spec: dg.AssetCheckSpec, frame: pl.DataFrame) -> dg.AssetChe
             "sample": unresolved["path"].head(5).to_list(),
         },
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pi_timeseries: one window's quality, computed while it streams in (thresholds: OSIPI_QUALITY_*, docs/quality.md)
+
+TIMESERIES_KEY = dg.AssetKey(["pi", "pi_timeseries"])
+WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
+
+
+def _ts_spec(name: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=TIMESERIES_KEY, description=description, blocking=blocking)
+
+
+TS_UNIQUE_KEYS = _ts_spec(
+    "unique_keys",
+    "No (web_id, timestamp, ordinal) appears twice in the window. ERROR and blocking: duplicates double-count "
+    "every aggregate downstream.",
+    blocking=True,
+)
+TS_COMPLETE = _ts_spec(
+    "complete_vs_pi",
+    "Per tag, the good values landed equal PI's summary Count for the window. ERROR, not blocking: data arriving "
+    "after the read is normal for buffered interfaces, and the late-data sensor repairs the window.",
+)
+TS_GOOD_SHARE = _ts_spec("good_share", "Every tag's share of Good values is at least the threshold (WARN).")
+TS_SYSTEM_STATES = _ts_spec(
+    "system_states", "System-state counts by state name; WARN when a tag's share of system states is high."
+)
+TS_SUBSTITUTED = _ts_spec(
+    "substituted_questionable",
+    "Shares of substituted and questionable values per tag below the thresholds (WARN).",
+)
+TS_SPAN = _ts_spec("values_within_span", "Numeric values lie within the point's [zero, zero + span] (WARN).")
+TS_FLATLINE = _ts_spec("flat_lined_tags", "No tag repeats one identical value over the whole window (WARN).")
+TS_WITH_DATA = _ts_spec(
+    "tags_with_data", "Requested tags without any value in the window stay below the threshold share (WARN)."
+)
+TIMESERIES_CHECKS = [
+    TS_UNIQUE_KEYS,
+    TS_COMPLETE,
+    TS_GOOD_SHARE,
+    TS_SYSTEM_STATES,
+    TS_SUBSTITUTED,
+    TS_SPAN,
+    TS_FLATLINE,
+    TS_WITH_DATA,
+]
+
+
+def completeness(
+    spec: dg.AssetCheckSpec, lake_counts: pl.DataFrame, pi_counts: pl.DataFrame | None, sample_size: int
+) -> dg.AssetCheckResult:
+    """Lake good counts (web_id, lake_count) against PI's Count (web_id, count); lists the mismatching tags."""
+    if pi_counts is None:
+        return dg.AssetCheckResult(
+            check_name=spec.name, asset_key=spec.asset_key, passed=True, metadata={"tags_compared": 0}
+        )
+    joined = pi_counts.join(lake_counts, on="web_id", how="full", coalesce=True).with_columns(
+        pl.col("count").fill_null(0), pl.col("lake_count").fill_null(0)
+    )
+    bad = joined.filter(pl.col("count") != pl.col("lake_count")).sort("web_id")
+    return dg.AssetCheckResult(
+        check_name=spec.name,
+        asset_key=spec.asset_key,
+        passed=bad.height == 0,
+        severity=ERROR,
+        metadata={
+            "tags_compared": joined.height,
+            "mismatching_tags": bad.height,
+            "pi_count": int(joined["count"].sum()),
+            "lake_count": int(joined["lake_count"].sum()),
+            "mismatches": dg.MetadataValue.json(
+                [
+                    {"web_id": w, "pi_count": int(p), "lake_count": int(lk)}
+                    for w, p, lk in bad.head(sample_size).select("web_id", "count", "lake_count").iter_rows()
+                ]
+            ),
+        },
+    )
+
+
+def timeseries_results(profile: WindowProfile, pi_counts: pl.DataFrame | None) -> list[dg.AssetCheckResult]:
+    """Every pi_timeseries check result of one window, in TIMESERIES_CHECKS order."""
+    findings = profile.findings()
+    sample_size = profile.thresholds.sample_size
+    results = []
+    for spec in TIMESERIES_CHECKS:
+        if spec is TS_COMPLETE:
+            results.append(completeness(spec, profile.good_counts(), pi_counts, sample_size))
+            continue
+        finding = findings[spec.name]
+        metadata: dict[str, object] = {"offending": finding.offending}
+        if finding.sample:
+            metadata["sample"] = dg.MetadataValue.json(finding.sample)
+        for k, v in finding.figures.items():
+            metadata[k] = dg.MetadataValue.json(v) if isinstance(v, dict) else v
+        results.append(
+            dg.AssetCheckResult(
+                check_name=spec.name,
+                asset_key=spec.asset_key,
+                passed=finding.passed,
+                severity=ERROR if spec is TS_UNIQUE_KEYS else WARN,
+                metadata={k: v for k, v in metadata.items() if v is not None},
+            )
+        )
+    return results
