@@ -34,3 +34,24 @@ def emulator_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     yield start
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture(autouse=True)
+def _forget_closed_dagster_instances() -> Iterator[None]:
+    """Clear Dagster's process-wide defs-state storage when it points at an instance a test has closed.
+
+    Every DagsterInstance publishes its storage in a context variable; instances whose lifetimes overlap without
+    nesting (a session-scoped one and a test's `instance_for_test`) can leave it pointing at a dead instance, and
+    the next `materialize` then fails with "Attempted to resolve undefined DagsterInstance weakref".
+    """
+    yield
+    from dagster._core.errors import DagsterInvariantViolationError
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    storage = _current_storage.get()
+    if storage is None:
+        return
+    try:
+        storage._instance  # noqa: B018 - resolving the weakref is the check
+    except DagsterInvariantViolationError:
+        _current_storage.set(None)
