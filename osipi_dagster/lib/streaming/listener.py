@@ -64,6 +64,7 @@ class ListenerStats:
     values: int = 0
     gap_reads: int = 0
     gap_values: int = 0
+    silence_timeouts: int = 0  # connections given up because nothing (not even a heartbeat) arrived in time
     last_error: str | None = None
     process_started: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
@@ -260,6 +261,7 @@ class ChannelListener:
             except TimeoutError:
                 # Neither data nor heartbeat for too long: the connection is half-open or the server stalled.
                 if time.monotonic() - last_heard > self.silence_timeout_s:
+                    self._count(silence_timeouts=1)
                     raise TimeoutError(
                         f"no message or heartbeat for {self.silence_timeout_s:.1f}s on /streamsets/channel"
                     ) from None
