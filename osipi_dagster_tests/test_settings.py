@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from osipi_dagster.lib.settings import Settings, SettingsError
+from osipi_dagster.lib.settings import Settings, SettingsError, validate_environment
 
 URL = {"PI_WEB_API_URL": "https://pi.example.com/piwebapi/"}
 
@@ -78,3 +78,22 @@ def test_secrets_hidden_from_repr() -> None:
     text = repr(s) + str(s)
     assert "s3cr3t-value" not in text and "hunter2-value" not in text
     assert s.oidc_client_secret == "s3cr3t-value"
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"PI_VERIFY_TLS": "maybe"}, "PI_VERIFY_TLS"),
+        ({"PI_AUTH_METHOD": "ntlm"}, "PI_AUTH_METHOD"),
+        ({"OSIPI_LAKE_URI": "ftp://host/lake"}, "OSIPI_LAKE_URI"),
+        ({"OSIPI_START_DATE": "2024-13-01"}, "OSIPI_START_DATE"),
+        ({**URL, "PI_AUTH_METHOD": "basic"}, "PI_USERNAME"),
+    ],
+)
+def test_validate_environment_rejects_set_but_invalid_variables(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        validate_environment(env)
+
+
+def test_validate_environment_accepts_an_empty_environment() -> None:
+    validate_environment({})  # loading the code location needs no variable at all

@@ -124,6 +124,30 @@ class Settings(BaseModel):
         return self
 
 
+def validate_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Fail fast on every variable that is set but invalid, without requiring PI_WEB_API_URL.
+
+    Called when the code location loads, so `dagster definitions validate` and the UI report a bad setting by name
+    instead of the first run failing. With PI_WEB_API_URL set the whole contract is checked (auth completeness too).
+    """
+    env = os.environ if environ is None else environ
+    if (env.get("PI_WEB_API_URL") or "").strip():
+        Settings.from_env(env)
+        return
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value.strip() if value is not None and value.strip() != "" else None
+
+    if get("PI_AUTH_METHOD") is not None:
+        parse_auth_method(get("PI_AUTH_METHOD"))
+    parse_bool("PI_VERIFY_TLS", get("PI_VERIFY_TLS"), default=True)
+    parse_ca_bundle(get("PI_CA_BUNDLE"))
+    parse_start_date(get("OSIPI_START_DATE"))
+    parse_lake_uri(get("OSIPI_LAKE_URI"))
+    parse_storage_options(get("OSIPI_LAKE_STORAGE_OPTIONS"))
+
+
 def parse_url(value: str, name: str = "PI_WEB_API_URL") -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
