@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.keytab,
         help="service keytab (HTTP/<host>) for --auth negotiate, or Negotiate in any",
     )
+    p.add_argument("--tls-cert", default=d.tls_cert, help="PEM server certificate: serve https:// and wss://")
+    p.add_argument("--tls-key", default=d.tls_key, help="PEM private key of --tls-cert")
     return p
 
 
@@ -56,6 +59,23 @@ def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
 MAX_REQUEST_LINE = 1 << 20
 
 
+def check_tls(config: EmulatorConfig) -> None:
+    """Load the certificate and key once here, so a wrong path or a key that does not match the certificate is a
+    one-line error instead of a traceback from inside uvicorn's startup."""
+    if config.tls_cert is None or config.tls_key is None:
+        return
+    for flag, path in (("--tls-cert", config.tls_cert), ("--tls-key", config.tls_key)):
+        if not os.path.isfile(path):
+            raise ValueError(f"{flag} {path!r} is not a file")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot load --tls-cert {config.tls_cert!r} with --tls-key {config.tls_key!r} "
+            f"(PEM certificate and its matching private key expected): {exc}"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # websockets reads this when first imported (by uvicorn), so it must be set before uvicorn is imported.
     os.environ.setdefault("WEBSOCKETS_MAX_LINE_LENGTH", str(MAX_REQUEST_LINE))
@@ -65,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = config_from_args(argv)
+        check_tls(config)
         app = create_app(config)
     except ValueError as exc:
         print(f"mock_pi: invalid configuration: {exc}", file=sys.stderr)
@@ -76,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level="warning",
         access_log=False,
         h11_max_incomplete_event_size=MAX_REQUEST_LINE,
+        ssl_certfile=config.tls_cert,
+        ssl_keyfile=config.tls_key,
     )
     return 0
 

@@ -1,7 +1,8 @@
 """PI Web API channels: WebSocket subscriptions that push every archive value change of one or many streams.
 
 Owns `/piwebapi/streams/{webId}/channel`, `/piwebapi/streamsets/channel?webId=..` and
-`/piwebapi/streamsets/{webId}/channel`; each poll sends the values archived between the previous poll and now.
+`/piwebapi/streamsets/{webId}/channel`; each poll sends the values archived between the previous poll and now, in a
+seeded random order (streams and values), since PI does not guarantee chronological order.
 """
 
 from __future__ import annotations
@@ -59,6 +60,23 @@ def _parent_streams(websocket: WebSocket, state: Any, q: Query) -> list[StreamSo
     return _streams(state, (a.web_id for a in attrs))
 
 
+def _unordered(values: Values, rng: np.random.Generator) -> Values:
+    """The values in a random order, as PI's channels deliver them (ordering is not guaranteed chronological).
+
+    Values sharing a timestamp keep their archive order: PI sends events in order of arrival, and a duplicate
+    timestamp's later event arrived later, so a client can still number duplicates as the archive does.
+    """
+    n = len(values)
+    if n < 2:
+        return values
+    slot_ts = values.ts_us[rng.permutation(n)]
+    # Fill the shuffled slots of each timestamp with that timestamp's events in archive order.
+    slots = np.argsort(slot_ts, kind="stable")
+    order = np.empty(n, dtype=np.int64)
+    order[slots] = np.argsort(values.ts_us, kind="stable")
+    return values.take(order)
+
+
 def _item(sub: StreamSource, values: Values) -> str:
     body = "[" + ",".join(timed_value_fragments(values, sub.point, units=sub.units)) + "]"
     header = {"WebId": sub.web_id, "Name": sub.name, "Path": sub.path, "Links": {}}
@@ -82,22 +100,36 @@ class _Poller:
         self.subs = subs
         self.next_us = [-1] * len(subs)
         self.edits = [-1] * len(subs)
+        self.seed = state.config.seed
+        # Messages with values built so far: the shuffle of message k is seeded by (seed, k), so a run is repeatable.
+        self.messages = 0
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.messages + 1))
+
+    def _message(self, items: list[str], rng: np.random.Generator) -> str:
+        if items:
+            self.messages += 1
+            items = [items[i] for i in rng.permutation(len(items))]
+        return _envelope(items)
 
     def snapshot(self, now_us: int) -> tuple[str, int]:
-        """Each stream's current value (streams with no value yet are left out)."""
+        """Each stream's current value (streams with no value yet are left out), streams in random order."""
         items: list[str] = []
         total = 0
+        rng = self._rng()
         for sub in self.subs:
             values = self.archive.snapshot(sub.point, now_us)
             if len(values):
                 total += len(values)
                 items.append(_item(sub, values))
-        return _envelope(items), total
+        return self._message(items, rng), total
 
     def changes(self, start_us: int, end_us: int) -> tuple[str, int]:
-        """Values with start < ts <= end of every stream that has any, as one message."""
+        """Values with start < ts <= end of every stream that has any, as one message, shuffled as PI may send them."""
         items: list[str] = []
         total = 0
+        rng = self._rng()
         archive = self.archive
         for i, sub in enumerate(self.subs):
             edits = archive.edit_count(sub.point)
@@ -110,8 +142,8 @@ class _Poller:
             self.edits[i] = edits
             if cut:
                 total += cut
-                items.append(_item(sub, values.take(slice(0, cut))))
-        return _envelope(items), total
+                items.append(_item(sub, _unordered(values.take(slice(0, cut)), rng)))
+        return self._message(items, rng), total
 
 
 class _Channel:

@@ -35,6 +35,9 @@ class EmulatorConfig:
     channel_poll_ms: int = 1000
     # Service keytab (HTTP/<host>@REALM) for --auth negotiate, or to add Negotiate to --auth any.
     keytab: str | None = None
+    # PEM server certificate (chain) and private key: serve https:// and wss:// instead of http:// and ws://.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.tags < 1:
@@ -49,5 +52,9 @@ class EmulatorConfig:
             raise ValueError(f"max_returned_items must be >= 1, got {self.max_returned_items}")
         if self.clock_rate <= 0:
             raise ValueError(f"clock_rate must be > 0, got {self.clock_rate}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError(
+                "tls_cert and tls_key go together: give both (--tls-cert PATH --tls-key PATH) or neither"
+            )
         if not (self.clock == "real" or self.clock.startswith(("frozen:", "offset:"))):
             raise ValueError(f"clock must be 'real', 'frozen:<ISO>' or 'offset:<ISO>', got {self.clock!r}")

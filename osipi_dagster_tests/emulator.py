@@ -47,8 +47,13 @@ class Emulator:
     _stopped: bool = field(default=False, repr=False)
 
     @property
+    def scheme(self) -> str:
+        """'https' when started with --tls-cert (links, channels and /health are then https:// and wss://)."""
+        return "https" if "--tls-cert" in self.args else "http"
+
+    @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def api(self) -> str:
@@ -90,7 +95,8 @@ def start_emulator(*cli_args: str, timeout: float = 30.0, log_dir: Path | None =
     )
     emu = Emulator(port=port, process=proc, args=args, log_path=log_path)
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as http:
+    # Readiness only: a TLS emulator's (throwaway) certificate is what its tests check, not this poll.
+    with httpx.Client(timeout=2.0, verify=False) as http:
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(

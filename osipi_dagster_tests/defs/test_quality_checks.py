@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable, write_deltalake
 
 from osipi_dagster.defs.pi import assets, checks
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
@@ -60,9 +61,12 @@ def test_clean_hour_passes_every_check_with_exact_figures(
     assert md["data_age_max_s"].value == pytest.approx(float(ages.max()), abs=0.001)
 
 
-def test_duplicate_keys_fail_the_blocking_check(
-    resources: dict[str, object], monkeypatch: pytest.MonkeyPatch
+def test_duplicate_keys_stop_the_run_before_anything_lands(
+    resources: dict[str, object], lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    assert run(resources).success
+    table_before = read_table(lake, "pi_timeseries")
+    version = DeltaTable(str(lake / "pi_timeseries")).version()
     original = PIWebAPIClient.iter_recorded
 
     def twice(self, *args, **kwargs) -> Iterator[pl.DataFrame]:
@@ -72,10 +76,50 @@ def test_duplicate_keys_fail_the_blocking_check(
 
     monkeypatch.setattr(PIWebAPIClient, "iter_recorded", twice)
     result = run(resources, raise_on_error=False)
-    unique = evaluations(result)["unique_keys"]
-    assert not unique.passed and unique.metadata["offending"].value == 14
     # Blocking with ERROR severity: the run fails, so nothing downstream consumes the window.
     assert not result.success
+    unique = evaluations(result)["unique_keys"]
+    assert not unique.passed and unique.severity == dg.AssetCheckSeverity.ERROR
+    assert unique.metadata["offending"].value == 7 and unique.metadata["written"].value is False
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "stopped before the Delta commit: 7 row(s) of 1 tag(s)" in failure.message
+    assert result.asset_materializations_for_node("pi__pi_timeseries") == []
+    # The lake is unchanged: no commit, the previous rows of the window intact.
+    assert DeltaTable(str(lake / "pi_timeseries")).version() == version
+    assert read_table(lake, "pi_timeseries").equals(table_before)
+
+
+def test_schema_drift_check_fires_on_a_real_table_change(resources: dict[str, object], lake: Path) -> None:
+    drift = dg.build_column_schema_change_checks(assets=[assets.pi_timeseries])
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = dg.materialize(
+            [assets.pi_timeseries], resources=resources, partition_key=HOUR, instance=instance
+        )
+        columns = [c.name for c in metadata(first)["dagster/column_schema"].schema.columns]
+        assert columns == list(assets.TIMESERIES_SCHEMA)
+        # Another writer (a newer release, a manual fix) adds a column to the table in another day.
+        extra = (
+            read_table(lake, "pi_timeseries")
+            .head(1)
+            .with_columns(
+                pl.col("timestamp").dt.offset_by("2d"),
+                pl.col("date").dt.offset_by("2d"),
+                pl.lit("manual").alias("comment"),
+            )
+        )
+        write_deltalake(str(lake / "pi_timeseries"), extra.to_arrow(), mode="append", schema_mode="merge")
+        second = dg.materialize(
+            [assets.pi_timeseries, *drift], resources=resources, partition_key=HOUR, instance=instance
+        )
+    reported = {c.name: c.type for c in metadata(second)["dagster/column_schema"].schema.columns}
+    assert list(reported) == [*assets.TIMESERIES_SCHEMA, "comment"] and reported["comment"] == "String"
+    change = evaluations(second)["column_schema_change"]
+    assert not change.passed and change.severity == dg.AssetCheckSeverity.WARN
+    assert change.description is not None and "Added columns: comment" in change.description
+
+
+def metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    return result.asset_materializations_for_node("pi__pi_timeseries")[0].metadata
 
 
 def test_thresholds_from_env_and_completeness_mismatch(

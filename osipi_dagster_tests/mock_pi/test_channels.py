@@ -1,5 +1,6 @@
 """WebSocket channels of mock_pi against a real emulator: initial values, exact archive values between polls
-(checked against /streams/{id}/recorded), heartbeats, by-parent channels, refusals, and thousands of streams.
+(checked against /streams/{id}/recorded), seeded shuffling, heartbeats, by-parent channels, refusals, and thousands
+of streams.
 
 The emulator's clock is frozen and moved with POST /admin/clock, so each poll's window is known exactly.
 """
@@ -73,6 +74,18 @@ def recorded_after(emu: Emulator, web_id: str, start: datetime, end: datetime) -
     return r.json()["Items"]
 
 
+def chronological(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stream's values in time order; the sort is stable, so duplicate timestamps keep the message's order.
+
+    PI does not guarantee chronological order in channel messages, and the emulator shuffles each message.
+    """
+    return sorted(values, key=lambda v: datetime.fromisoformat(v["Timestamp"].replace("Z", "+00:00")))
+
+
+def by_stream(message: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {item["WebId"]: chronological(item["Items"]) for item in message["Items"]}
+
+
 async def receive(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
     return orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
 
@@ -98,8 +111,10 @@ def test_initial_values_are_the_current_values(emu: Emulator, point_ids: list[st
 
     message = asyncio.run(scenario())
     expected = httpx.get(f"{emu.api}/streamsets/value", params=[("webId", w) for w in ids], timeout=10).json()
-    assert [item["WebId"] for item in message["Items"]] == ids
-    for got, want in zip(message["Items"], expected["Items"], strict=True):
+    assert sorted(item["WebId"] for item in message["Items"]) == sorted(ids)
+    got_by_id = {item["WebId"]: item for item in message["Items"]}
+    for want in expected["Items"]:
+        got = got_by_id[want["WebId"]]
         assert got["Name"] == want["Name"] and got["Path"] == want["Path"]
         assert got["UnitsAbbreviation"] == want["UnitsAbbreviation"]
         assert got["Items"] == [want["Value"]]
@@ -120,11 +135,41 @@ def test_messages_carry_exactly_the_archive_values_between_polls(emu: Emulator, 
         return windows
 
     for start, end, message in asyncio.run(scenario()):
-        by_id = {item["WebId"]: item["Items"] for item in message["Items"]}
+        by_id = by_stream(message)
         expected = {w: recorded_after(emu, w, start, end) for w in ids}
         # Streams without changes are left out; every other stream carries exactly its archived values.
         assert by_id == {w: values for w, values in expected.items() if values}
         assert 0 < len(by_id) <= len(ids)
+
+
+def test_messages_are_shuffled_by_a_seeded_order(emu: Emulator, point_ids: list[str]) -> None:
+    """Streams and values come in a random order (PI does not promise chronological order), seeded from --seed and
+    the message number: two channels on the same streams see the same window as the same text."""
+    ids = point_ids[:12]
+    url = ws_url(emu, "/streamsets/channel?" + "&".join(f"webId={w}" for w in ids))
+
+    async def scenario() -> tuple[str, str, datetime, datetime]:
+        async with websockets.connect(url) as one, websockets.connect(url) as two:
+            start = now(emu)
+            end = advance(emu, "20m")
+
+            async def first_data(ws: ClientConnection) -> str:
+                while (raw := await asyncio.wait_for(ws.recv(), 10)) == orjson.dumps(HEARTBEAT).decode():
+                    pass
+                return str(raw)
+
+            return await first_data(one), await first_data(two), start, end
+
+    text_one, text_two, start, end = asyncio.run(scenario())
+    assert text_one == text_two
+    message = orjson.loads(text_one)
+    sent_ids = [item["WebId"] for item in message["Items"]]
+    assert sent_ids != [w for w in ids if w in set(sent_ids)]
+    out_of_order = [
+        item["WebId"] for item in message["Items"] if chronological(item["Items"]) != item["Items"]
+    ]
+    assert len(out_of_order) >= len(sent_ids) // 2
+    assert by_stream(message) == {w: values for w in ids if (values := recorded_after(emu, w, start, end))}
 
 
 def test_single_stream_channel_and_attribute_stream(emu: Emulator, point_ids: list[str]) -> None:
@@ -139,7 +184,7 @@ def test_single_stream_channel_and_attribute_stream(emu: Emulator, point_ids: li
     start, end, message = asyncio.run(scenario())
     # Even one stream uses the stream-set shape (the official deployment test reads Items[0].Items[0]).
     assert [item["WebId"] for item in message["Items"]] == [web_id]
-    assert message["Items"][0]["Items"] == recorded_after(emu, web_id, start, end)
+    assert chronological(message["Items"][0]["Items"]) == recorded_after(emu, web_id, start, end)
 
 
 def test_heartbeat_after_empty_polls(emu: Emulator, point_ids: list[str]) -> None:
@@ -188,8 +233,8 @@ def test_parent_channel_streams_the_elements_pi_point_attributes(emu: Emulator) 
             return await receive(ws)
 
     message = asyncio.run(scenario())
-    assert [i["WebId"] for i in message["Items"]] == [i["WebId"] for i in current]
-    assert [i["Items"] for i in message["Items"]] == [[i["Value"]] for i in current]
+    assert {i["WebId"]: i["Items"] for i in message["Items"]} == {i["WebId"]: [i["Value"]] for i in current}
+    assert len(message["Items"]) == len(current)
 
 
 @pytest.mark.parametrize(
@@ -237,7 +282,7 @@ def test_thousand_streams_in_one_channel(emu: Emulator, point_ids: list[str]) ->
 
     initial, changes, start, end, latency = asyncio.run(scenario())
     assert len(initial["Items"]) == len(ids)
-    got = {item["WebId"]: item["Items"] for item in changes["Items"]}
+    got = by_stream(changes)
     assert got
     # Spot-check a sample against the archive; together they must account for every changed stream.
     for web_id in list(got)[:10]:

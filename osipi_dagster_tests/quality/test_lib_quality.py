@@ -1,21 +1,31 @@
-"""Pure quality computations on hand-made frames: window findings with exact figures, audit comparisons that tell
-counts, totals and checksums apart, repair diffs and lateness, and the environment contract of the thresholds.
+"""Pure quality computations on hand-made frames: window findings with exact figures, the per-tag key-order guard,
+the data-age histogram's error bound, audit comparisons that tell counts, totals and checksums apart, batched repair
+diffs and lateness, and the environment contract of the thresholds.
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
 from osipi_dagster.lib.piwebapi.schema import VALUES_SCHEMA
 from osipi_dagster.lib.quality import (
+    DiffTally,
+    DuplicateKeyError,
+    HourStatsAccumulator,
+    KeyOrder,
     LateDataSettings,
+    LogHistogram,
     QualityConfigError,
     QualityThresholds,
     WindowProfile,
+    cell_batches,
+    changed_cells,
     checksum_mismatches,
     count_mismatches,
     hour_stats,
@@ -69,11 +79,11 @@ def test_window_profile_findings_are_exact() -> None:
         substituted=[False] * 9 + [True],
         text=[None, None, "Shutdown", None, None, "I/O Timeout", *[None] * 4],
     )
-    # B: flat-lined at 42 over 6 values, delivered in two pages; one key duplicated across the pages.
+    # B: flat-lined at 42 over 6 values, delivered in two pages.
     b = values("B", [42.0] * 6)
     profile.add(a)
     profile.add(b.head(3))
-    profile.add(b.tail(4))  # row 2 again: a duplicate key
+    profile.add(b.tail(3))
     f = profile.findings()
     tags = profile.per_tag()
     assert tags.filter(pl.col("web_id") == "A").select("rows", "good", "system", "out_of_span").row(0) == (
@@ -82,7 +92,7 @@ def test_window_profile_findings_are_exact() -> None:
         2,
         1,
     )
-    assert f["unique_keys"].passed is False and f["unique_keys"].offending == 2
+    assert f["unique_keys"].passed is True and f["unique_keys"].figures == {"rows": 16, "keys_checked": 16}
     assert f["good_share"].passed is False and f["good_share"].sample == ["tag-a"]  # 8/10 < 0.9
     assert f["system_states"].passed is False and f["system_states"].figures["by_state"] == {
         "I/O Timeout": 1,
@@ -95,7 +105,115 @@ def test_window_profile_findings_are_exact() -> None:
     assert f["flat_lined_tags"].sample == ["tag-b"]
     # C and D (no rows): 2 of 4 tags, above the 0.2 limit.
     assert f["tags_with_data"].passed is False and f["tags_with_data"].sample == ["tag-c", "tag-d"]
-    assert profile.good_counts().sort("web_id").rows() == [("A", 8), ("B", 7), ("C", 0), ("D", 0)]
+    assert profile.good_counts().sort("web_id").rows() == [("A", 8), ("B", 6), ("C", 0), ("D", 0)]
+
+
+def test_profile_state_stays_one_row_per_tag_over_many_pages() -> None:
+    profile = WindowProfile(POINTS)
+    page = values("A", [1.0, 2.0])
+    for i in range(200):  # 200 pages of one tag, a later minute each time
+        profile.add(page.with_columns(pl.col("timestamp") + timedelta(minutes=2 * i)))
+    assert len(profile._parts) < 40 and sum(part.height for part in profile._parts) < 40
+    assert profile.per_tag().filter(pl.col("web_id") == "A")["rows"].item() == 400
+    assert profile.keys.tags == 1 and profile.keys.rows == 400
+
+
+def test_key_order_refuses_repeated_and_reordered_keys_across_pages() -> None:
+    a, b = values("A", [1.0] * 6), values("B", [2.0] * 4)
+    guard = KeyOrder()
+    # Interleaved tags and a duplicate timestamp with ordinals 0, 1 are fine: keys increase per tag.
+    dup_ts = a.head(1).with_columns(pl.lit(1, dtype=pl.Int32).alias("ordinal"))
+    guard.check(pl.concat([a.head(1), dup_ts, b.head(2), a.slice(1, 2)]))
+    guard.check(pl.concat([b.tail(2), a.tail(3)]))
+    assert (guard.rows, guard.tags) == (11, 2)
+    # A page that repeats three already-landed rows of A (and carries a new one of B) is refused, whole.
+    with pytest.raises(DuplicateKeyError) as caught:
+        guard.check(
+            pl.concat(
+                [a.slice(3, 3), values("B", [3.0]).with_columns(pl.col("timestamp") + timedelta(hours=1))]
+            )
+        )
+    err = caught.value
+    assert err.offending == 3 and err.web_ids == ["A"]
+    assert err.example["timestamp"] == T0 + timedelta(minutes=3)
+    assert err.example["previous"] == f"{(T0 + timedelta(minutes=5)).isoformat()} ordinal 0"
+    assert "nothing of this window was written" in str(err)
+    assert guard.rows == 11  # the refused page was not remembered
+    # Within one page: a key going back (reordering) or repeating is caught too, all copies after the first.
+    with pytest.raises(DuplicateKeyError) as caught:
+        KeyOrder().check(pl.concat([a, a.head(2)]))
+    assert caught.value.offending == 2
+    with pytest.raises(DuplicateKeyError):
+        KeyOrder().check(a.reverse())
+
+
+def test_log_histogram_quantiles_within_half_a_percent() -> None:
+    rng = np.random.default_rng(7)
+    ages = np.concatenate([rng.exponential(1800.0, 200_000), rng.uniform(3600, 7 * 86400, 5_000)])
+    hist = LogHistogram()
+    for chunk in np.array_split(ages, 37):
+        hist.add(chunk)
+    exact = np.sort(ages)
+    for q in (0.0, 0.01, 0.5, 0.95, 0.999, 1.0):
+        want = exact[round(q * (len(exact) - 1))]
+        got = hist.quantile(q)
+        assert got is not None and abs(got - want) <= 0.005 * want + 1e-3, (q, got, want)
+    assert hist.count == len(ages) and hist.max == exact[-1] and hist.min == exact[0]
+    # Constant memory: the counters do not grow with the number of values.
+    size = hist.counts.nbytes
+    hist.add(rng.exponential(10.0, 1_000_000))
+    assert hist.counts.nbytes == size < 32_000
+    # Sub-millisecond and negative ages (clock skew) share the lowest bin, reported as 0; min and max stay exact.
+    skewed = LogHistogram()
+    skewed.add(np.array([-2.0, -1.0, 0.0005, 10.0]))
+    assert skewed.quantile(0.0) == -2.0 and skewed.quantile(0.5) == 0.0 and skewed.quantile(1.0) == 10.0
+    assert skewed.summary() == {"p50": 0.0, "p95": 10.0, "max": 10.0}
+    assert LogHistogram().summary() == {} and LogHistogram().quantile(0.5) is None
+    merged = LogHistogram()
+    merged.merge(hist)
+    merged.merge(skewed)
+    assert merged.count == hist.count + 4 and merged.min == -2.0
+    assert sys.getsizeof(merged.counts) < 40_000
+
+
+def test_repair_diff_only_reads_changed_cells_in_bounded_batches() -> None:
+    before = pl.concat([values(w, [float(i) for i in range(10)]) for w in "ABCDE"])
+    # After: A has a replaced value, B lost a row, C gained a late row; D and E are identical.
+    after = before.with_columns(
+        pl.when((pl.col("web_id") == "A") & (pl.col("value") == 4.0))
+        .then(40.0)
+        .otherwise(pl.col("value"))
+        .alias("value")
+    ).filter(~((pl.col("web_id") == "B") & (pl.col("value") == 9.0)))
+    late = values("C", [5.5]).with_columns(pl.col("timestamp") + timedelta(minutes=30, seconds=7))
+    after = pl.concat([after, late])
+    acc = HourStatsAccumulator()
+    for chunk in after.iter_slices(7):
+        acc.add(chunk)
+    cells, unchanged = changed_cells(hour_stats(before), acc.result())
+    assert sorted(cells["web_id"].to_list()) == ["A", "B", "C"] and unchanged == 20
+    assert dict(cells.select("web_id", "rows").iter_rows()) == {"A": 20, "B": 19, "C": 21}
+    batches = cell_batches(cells, max_rows=40)
+    assert [sorted(b["web_id"].to_list()) for b in batches] == [["A", "B"], ["C"]]
+    ingested = T0 + timedelta(hours=2)
+    tally = DiffTally(ingested, unchanged=unchanged)
+    for batch in batches:
+        ids = batch["web_id"].implode()
+        tally.add(before.filter(pl.col("web_id").is_in(ids)), after.filter(pl.col("web_id").is_in(ids)))
+    diff = tally.result()
+    assert (diff.inserted, diff.deleted, diff.changed, diff.unchanged) == (1, 1, 1, 20 + 9 + 9 + 10)
+    assert diff.tags_changed == ["A", "B", "C"]
+    assert diff.lateness_max_s == (ingested - (T0 + timedelta(minutes=30, seconds=7))).total_seconds()
+    assert diff.lateness_p50_s == pytest.approx(diff.lateness_max_s, rel=0.005)
+    # One tag bigger than the budget is split by hour.
+    two_hours = pl.concat(
+        [
+            values("Z", [1.0] * 5),
+            values("Z", [1.0] * 5).with_columns(pl.col("timestamp") + timedelta(hours=1)),
+        ]
+    )
+    big = changed_cells(hour_stats(two_hours.head(0)), hour_stats(two_hours))[0]
+    assert [b.height for b in cell_batches(big, max_rows=6)] == [1, 1]
 
 
 def test_audit_tells_counts_totals_and_checksums_apart() -> None:
@@ -173,7 +291,13 @@ def test_thresholds_and_settings_from_env() -> None:
     s = LateDataSettings.from_env(
         {"OSIPI_LATE_DATA_LOOKBACK_HOURS": "48", "OSIPI_LATE_DATA_CHECKSUM_HOURS": "12"}
     )
-    assert (s.lookback_hours, s.checksum_hours, s.event_frame_days) == (48, 12, 7)
+    assert (s.lookback_hours, s.checksum_hours, s.watch_event_frames) == (48, 12, True)
+    assert LateDataSettings.from_env({"OSIPI_LATE_DATA_EVENT_FRAMES": "false"}).watch_event_frames is False
+    with pytest.raises(QualityConfigError, match="OSIPI_LATE_DATA_EVENT_FRAMES='maybe' is not a boolean"):
+        LateDataSettings.from_env({"OSIPI_LATE_DATA_EVENT_FRAMES": "maybe"})
+    # The age limit is gone (frames open longer were never re-checked): a leftover setting says so.
+    with pytest.raises(QualityConfigError, match="OSIPI_LATE_DATA_EVENT_FRAME_DAYS is no longer used"):
+        LateDataSettings.from_env({"OSIPI_LATE_DATA_EVENT_FRAME_DAYS": "7"})
     with pytest.raises(
         QualityConfigError, match="CHECKSUM_HOURS=12 exceeds OSIPI_LATE_DATA_LOOKBACK_HOURS=6"
     ):

@@ -18,7 +18,12 @@ from osipi_dagster.defs.pi.assets import pi_points, pi_timeseries
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 from osipi_dagster.defs.streaming.assets import pi_timeseries_stream
 from osipi_dagster.defs.streaming.resources import SpoolResource
-from osipi_dagster.defs.streaming.sensors import BATCH_TAG, OP_NAME, pi_stream_landing_sensor
+from osipi_dagster.defs.streaming.sensors import (
+    BATCH_TAG,
+    OP_NAME,
+    pi_stream_landing_sensor,
+    stream_landing_job,
+)
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.streaming import SPOOL_SCHEMA, Spool, SpoolReader
@@ -175,3 +180,60 @@ def test_batches_are_idempotent_and_the_recorded_hour_replaces_them(
     assert late["superseded_by_archive"] == recorded.height + 1 and late["values_inserted"] == 0
     assert lake_rows(lake).sort(KEY).equals(after.sort(KEY))
     assert SpoolReader(spool_dir).ready() == []
+
+
+def test_one_landing_run_at_a_time_takes_everything_waiting(tmp_path: Path, recorded: pl.DataFrame) -> None:
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    spool_dir = tmp_path / "spool"
+    write_segments(spool_dir, [spooled(recorded.slice(0, 10))])
+    res = {"spool": SpoolResource(directory=str(spool_dir))}
+    with dg.instance_for_test() as instance:
+        first = pi_stream_landing_sensor(dg.build_sensor_context(instance=instance, resources=res))
+        [req] = first.run_requests
+        # The daemon launched it and it is still running; two more segments are sealed meanwhile.
+        run = instance.add_run(
+            DagsterRun(
+                job_name=stream_landing_job.name,
+                run_id="a" * 32,
+                status=dg.DagsterRunStatus.STARTED,
+                tags=req.tags,
+            )
+        )
+        write_segments(spool_dir, [spooled(recorded.slice(10, 10)), spooled(recorded.slice(20, 10))])
+        busy = pi_stream_landing_sensor(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=res)
+        )
+        assert busy.run_requests == []
+        assert busy.skip_reason is not None and "in flight; 3 segments waiting" in str(
+            busy.skip_reason.skip_message
+        )
+        SpoolReader(spool_dir).mark_landed(req.run_config["ops"][OP_NAME]["config"]["segments"])
+        instance.report_run_failed(
+            run
+        )  # finished (status aside, its segments landed): the next run may start
+        after = pi_stream_landing_sensor(
+            dg.build_sensor_context(instance=instance, cursor=busy.cursor, resources=res)
+        )
+        [nxt] = after.run_requests
+        assert nxt.run_key == "stream:2-3"
+        assert nxt.run_config["ops"][OP_NAME]["config"]["segments"] == [
+            "seg-000000000002.arrows",
+            "seg-000000000003.arrows",
+        ]
+        assert '"pending":{"2-3":0}' in str(after.cursor)
+
+        # With a minimum spacing between runs, a new segment waits for the interval since the last run's creation.
+        write_segments(spool_dir, [spooled(recorded.slice(30, 10))])
+        spaced = {"spool": SpoolResource(directory=str(spool_dir), min_run_interval_s=3600)}
+        SpoolReader(spool_dir).mark_landed(nxt.run_config["ops"][OP_NAME]["config"]["segments"])
+        held = pi_stream_landing_sensor(
+            dg.build_sensor_context(instance=instance, cursor=after.cursor, resources=spaced)
+        )
+        assert held.run_requests == [] and "less than 3600 s since the last landing run; 1 waiting" in str(
+            held.skip_reason.skip_message  # type: ignore[union-attr]
+        )
+        [last] = pi_stream_landing_sensor(
+            dg.build_sensor_context(instance=instance, cursor=held.cursor, resources=res)
+        ).run_requests
+        assert last.run_key == "stream:4-4"

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,8 @@ import pytest
 
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
-from osipi_dagster.lib.streaming import ChannelListener, Spool, SpoolReader, land_segments
+from osipi_dagster.lib.piwebapi.channels import ChannelStream
+from osipi_dagster.lib.streaming import ChannelListener, Spool, SpoolReader, channel_groups, land_segments
 from osipi_dagster_tests.streaming.helpers import (
     Proxy,
     assert_lake_equals_pi,
@@ -179,3 +180,107 @@ def test_socket_drops_stalls_and_heartbeats(emulator_factory, tmp_path: Path) ->
     pi = recorded_between(emu.api, ids, started, until)
     assert pi.height > 100
     assert_lake_equals_pi(lake_rows(lake), pi, started, until)
+
+
+@pytest.mark.parametrize("allowance_s", [60.0, 0.0], ids=["allowance-60s", "no-allowance"])
+def test_late_value_inserted_during_outage_is_landed(
+    emulator_factory, tmp_path: Path, allowance_s: float
+) -> None:
+    """A buffered interface delivers a value older than the last one received while the listener is cut off: the
+    reconnect re-reads the allowance before each stream's coverage, so the lake equals PI. Without an allowance the
+    same value is lost, which shows the test can see the difference."""
+    emu = emulator_factory(
+        "--tags", "200", "--clock", f"frozen:{START}", "--channel-poll-ms", "50", "--admin"
+    )
+    ids = web_ids(emu.api)
+    proxy = Proxy(emu.port)
+    spool_dir, lake = tmp_path / "spool", tmp_path / "lake"
+
+    def advance(interval: str) -> None:
+        httpx.post(f"{emu.root}/admin/clock", json={"Advance": interval}).raise_for_status()
+
+    stop = threading.Event()
+    # A small URL limit splits the 40 streams into several channels (as a real IIS limit would).
+    client = PIWebAPIClient(
+        ClientConfig(base_url=proxy.api, max_retries=1, backoff_max_s=0.2, max_url_bytes=1200)
+    )
+    spool = Spool(spool_dir, max_segment_age_s=0.2)
+    listener = ChannelListener(
+        client,
+        spool,
+        pl.DataFrame({"web_id": ids, "tag": None}),
+        heartbeat_rate=2,
+        silence_timeout_s=2.0,
+        backoff_max_s=0.3,
+        late_allowance_s=allowance_s,
+    )
+    channels = len(listener.channels)
+    assert channels >= 3
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: listener.stats.connects == channels, 15, "every channel connected")
+        started = datetime.fromisoformat(str(listener.stats.started_at))
+        advance("2m")
+        # Coverage is what each stream really received: wait until some stream got values 30 s past the start.
+        wait_for(
+            lambda: any((t - started).total_seconds() > 30 for t in spool.covered().values()),
+            15,
+            "channel values 30 s past the start",
+        )
+        proxy.refuse = True
+        proxy.cut()
+        wait_for(lambda: listener.stats.reconnects >= channels, 15, "every channel noticing the drop")
+        web_id, last = max(spool.covered().items(), key=lambda kv: kv[1])
+        late_ts = last - timedelta(
+            seconds=20, microseconds=123_456
+        )  # older than received, inside the allowance
+        httpx.post(
+            f"{emu.root}/admin/streams/{web_id}/insert",
+            json=[{"Timestamp": late_ts.isoformat().replace("+00:00", "Z"), "Value": 12345.5}],
+        ).raise_for_status()
+        advance("1m")
+        proxy.refuse = False
+        target = server_time(emu.root)
+        wait_for(lambda: min(spool.covered()[w] for w in ids) >= target, 20, "coverage up to PI's now")
+    finally:
+        stop.set()
+        thread.join(20)
+        spool.close()
+        client.close()
+        proxy.close()
+    assert listener.error is None
+    land_all(lake, spool_dir)
+    until = coverage(spool_dir)
+    pi = recorded_between(emu.api, ids, started, until)
+    assert pi.filter((pl.col("web_id") == web_id) & (pl.col("timestamp") == late_ts))["value"].to_list() == [
+        12345.5
+    ]
+    got = lake_rows(lake)
+    landed_late = got.filter((pl.col("web_id") == web_id) & (pl.col("timestamp") == late_ts))
+    if allowance_s:
+        assert_lake_equals_pi(got, pi, started, until)
+        assert landed_late["value"].to_list() == [12345.5]
+    else:
+        assert landed_late.height == 0
+        missing = pi.join(got, on=["web_id", "timestamp", "ordinal"], how="anti")
+        assert missing.select("web_id", "timestamp").rows() == [(web_id, late_ts)]
+
+
+def test_channels_are_split_by_the_url_limit() -> None:
+    config = ClientConfig(base_url="http://127.0.0.1:9/piwebapi", max_url_bytes=1000)
+    ids = [f"F1DPw{i:04d}AAAAB%2Bslash/{'x' * (i % 7)}" for i in range(45)]
+    groups = channel_groups(config, ids, heartbeat_rate=5)
+    assert [w for g in groups for w in g] == ids and len(groups) > 1
+
+    def url_bytes(group: list[str]) -> int:
+        return len(ChannelStream(config, group, heartbeat_rate=5).url(False).encode())
+
+    for i, group in enumerate(groups):
+        assert url_bytes(group) <= 1000
+        if i + 1 < len(groups):  # greedy: one more stream would not have fitted
+            assert url_bytes([*group, groups[i + 1][0]]) > 1000
+    capped = channel_groups(config, ids, heartbeat_rate=5, max_streams=4)
+    assert max(len(g) for g in capped) == 4 and [w for g in capped for w in g] == ids
+    with pytest.raises(ValueError, match="over max_url_bytes=1000"):
+        channel_groups(config, ["x" * 1000])

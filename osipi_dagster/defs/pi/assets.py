@@ -29,11 +29,18 @@ from osipi_dagster.lib.piwebapi.schema import (
     VALUES_SCHEMA,
 )
 from osipi_dagster.lib.quality import (
+    HOUR_STATS_SCHEMA,
     POINT_COLUMNS,
+    DiffTally,
+    DuplicateKeyError,
+    HourStatsAccumulator,
+    LogHistogram,
     QualityThresholds,
+    RowDiff,
     WindowProfile,
-    lateness_profile,
-    row_diff,
+    cell_batches,
+    changed_cells,
+    hour_stats,
 )
 from osipi_dagster.lib.quality.audit import CONTENT, KEY
 
@@ -153,6 +160,7 @@ def write_result_metadata(result: WriteResult) -> dict[str, object]:
         "files_added": result.files_added,
         "files_removed": result.files_removed,
         "write_duration_s": round(result.duration_s, 3),
+        "write_attempts": result.attempts,
     }
     if result.rows_deleted is not None:
         out["rows_deleted"] = result.rows_deleted
@@ -189,8 +197,7 @@ def dimension_result(
     context.log.info(f"{table}: merged a snapshot of {frame.height:,} rows into {ref.uri} ({result})")
     return dg.MaterializeResult(
         metadata=table_metadata(
-            table_uri=ref.uri,
-            schema=frame.schema,
+            ref=ref,
             row_count=frame.height,
             preview=frame,
             http_calls=calls,
@@ -344,8 +351,7 @@ def event_frames(
     )
     return dg.MaterializeResult(
         metadata=table_metadata(
-            table_uri=ref.uri,
-            schema=frame.schema,
+            ref=ref,
             row_count=total_rows(ref, frame.height),
             preview=frame,
             **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
@@ -407,8 +413,7 @@ def event_frame_attributes(
     )
     return dg.MaterializeResult(
         metadata=table_metadata(
-            table_uri=ref.uri,
-            schema=frame.schema,
+            ref=ref,
             row_count=total_rows(ref, frame.height),
             preview=frame,
             **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
@@ -423,21 +428,25 @@ def event_frame_attributes(
 # ---------------------------------------------------------------------------------------------------------------
 # Recorded values: UTC-hour partitions streamed page by page into one Delta commit per run
 
+# Rows (before + after) of changed (tag, hour) cells a repair diffs at once: bounds a repair's extra memory.
+REPAIR_DIFF_BATCH_ROWS = 500_000
+
 
 @dataclass
 class LandingStats:
-    """What went through the landing stream, gathered on the fly (bounded: one entry per tag at most, plus the
-    quality profile's key hashes; repair runs also keep the window's rows to diff them with the previous ones)."""
+    """What went through one attempt of the landing stream, gathered on the fly in memory bounded per tag, not per
+    row: counts, the quality profile (with the per-tag key-order guard), a fixed-size data-age histogram, and for
+    repair runs the per (tag, hour) checksums of the rows landed."""
 
+    profile: WindowProfile
     rows: int = 0
     dropped_outside_window: int = 0
     web_ids: set[str] = field(default_factory=set)
     first: datetime | None = None
     last: datetime | None = None
     preview: pl.DataFrame | None = None
-    profile: WindowProfile | None = None
-    timestamps: list[pl.Series] = field(default_factory=list)
-    kept: list[pl.DataFrame] | None = None
+    ages: LogHistogram = field(default_factory=LogHistogram)
+    hours: HourStatsAccumulator | None = None
 
 
 def land_values(
@@ -452,17 +461,19 @@ def land_values(
     """Client pages → landed rows: half-open window [start, end), tag name joined, landing columns added.
 
     PI's recorded calls include values stamped exactly at `end`; they belong to the next partition, and keeping
-    them here would duplicate them on the boundary.
+    them here would duplicate them on the boundary. Each page is profiled before it is yielded to the writer, so a
+    page repeating a key raises DuplicateKeyError and the writer never commits.
     """
     emitted = False
     names = tags.select("web_id", "tag")
+    ingested_us = int(ingested_at.timestamp()) * 1_000_000 + ingested_at.microsecond
     for page in pages:
         inside = page.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
         stats.dropped_outside_window += page.height - inside.height
         if inside.height == 0:
             continue
         landed = (
-            inside.join(names, on="web_id", how="left")
+            inside.join(names, on="web_id", how="left", maintain_order="left")
             .with_columns(
                 pl.lit(ingested_at, dtype=UTC_US).alias("ingested_at"),
                 pl.lit(SOURCE_RECORDED, dtype=pl.Utf8).alias("source"),
@@ -471,18 +482,17 @@ def land_values(
             .select(list(TIMESERIES_SCHEMA))
             .cast(dict(TIMESERIES_SCHEMA))
         )
+        stats.profile.add(landed)
         stats.rows += landed.height
         stats.web_ids.update(landed["web_id"].unique().to_list())
         lo, hi = landed["timestamp"].min(), landed["timestamp"].max()
-        stats.first = lo if stats.first is None else min(stats.first, lo)
-        stats.last = hi if stats.last is None else max(stats.last, hi)
+        stats.first = lo if stats.first is None else min(stats.first, lo)  # type: ignore[type-var]
+        stats.last = hi if stats.last is None else max(stats.last, hi)  # type: ignore[type-var]
         if stats.preview is None:
             stats.preview = landed.head(5)
-        if stats.profile is not None:
-            stats.profile.add(landed)
-        stats.timestamps.append(landed["timestamp"])
-        if stats.kept is not None:
-            stats.kept.append(landed.select(*KEY, *CONTENT[2:]))
+        stats.ages.add((ingested_us - landed["timestamp"].dt.epoch("us").to_numpy()) / 1e6)
+        if stats.hours is not None:
+            stats.hours.add(landed)
         emitted = True
         yield landed
     if not emitted:
@@ -507,12 +517,15 @@ def tags_to_extract(lake: Lake, tag_filter: str) -> pl.DataFrame:
     )
 
 
-def recorded_scan(ref: DeltaTableRef, start: datetime, end: datetime) -> pl.LazyFrame:
-    """The archive rows (source "recorded", or null from before the column existed) of [start, end) in the lake,
-    lazily: date-partition pruning plus a timestamp filter, so a caller can aggregate without loading rows."""
+def recorded_scan(
+    ref: DeltaTableRef, start: datetime, end: datetime, version: int | None = None
+) -> pl.LazyFrame:
+    """The archive rows (source "recorded", or null from before the column existed) of [start, end) in the lake
+    (latest, or a given table version), lazily: date-partition pruning plus a timestamp filter, so a caller can
+    aggregate without loading rows."""
     if not ref.exists():
         return pl.LazyFrame(schema=TIMESERIES_SCHEMA)
-    scan = ref.scan()
+    scan = ref.scan(version)
     days = pl.date_range(start.date(), (end - timedelta(microseconds=1)).date(), eager=True)
     scan = scan.filter(
         pl.col("date").is_in(days.implode()) & (pl.col("timestamp") >= start) & (pl.col("timestamp") < end)
@@ -526,6 +539,44 @@ def partition_of(context: dg.AssetExecutionContext) -> str | None:
     """The single partition key of the run, or None for a range (backfill) run."""
     keys = context.partition_keys
     return keys[0] if len(keys) == 1 else None
+
+
+def repair_diff(
+    ref: DeltaTableRef,
+    *,
+    start: datetime,
+    end: datetime,
+    before_version: int | None,
+    before: pl.DataFrame,
+    after_version: int,
+    after: pl.DataFrame,
+    ingested_at: datetime,
+) -> RowDiff:
+    """What a repair changed. Per (tag, hour) checksums (`before` from the previous table version, `after` from the
+    landing stream) find the cells that differ; only those are read back, from both table versions (Delta time
+    travel), in batches of at most REPAIR_DIFF_BATCH_ROWS rows, and diffed row by row."""
+    cells, unchanged_rows = changed_cells(before, after)
+    tally = DiffTally(ingested_at, unchanged=unchanged_rows)
+    columns = [*KEY, *CONTENT[2:]]
+
+    def rows(version: int | None, batch: pl.DataFrame) -> pl.DataFrame:
+        if version is None:
+            return pl.DataFrame(schema={c: TIMESERIES_SCHEMA[c] for c in columns})
+        lo = batch["hour"].min()
+        hi = batch["hour"].max() + timedelta(hours=1)  # type: ignore[operator]
+        ids = batch["web_id"].unique().implode()
+        return (
+            recorded_scan(ref, max(start, lo), min(end, hi), version)  # type: ignore[type-var]
+            .filter(pl.col("web_id").is_in(ids))
+            .with_columns(pl.col("timestamp").dt.truncate("1h").alias("hour"))
+            .join(batch.lazy().select("web_id", "hour"), on=["web_id", "hour"], how="semi")
+            .select(columns)
+            .collect()
+        )
+
+    for batch in cell_batches(cells, REPAIR_DIFF_BATCH_ROWS):
+        tally.add(rows(before_version, batch), rows(after_version, batch))
+    return tally.result()
 
 
 @dg.asset(
@@ -542,7 +593,24 @@ def partition_of(context: dg.AssetExecutionContext) -> str | None:
 )
 def pi_timeseries(
     context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    try:
+        result = land_window(context, pi, lake)
+    except DuplicateKeyError as err:
+        # Yielded (not logged) so the failed blocking check is recorded before the step fails; no materialization.
+        yield checks.duplicate_keys_result(err)
+        raise dg.Failure(
+            description=str(err),
+            metadata={"offending": err.offending, "tags": dg.MetadataValue.json(err.web_ids[:20])},
+        ) from err
+    yield result
+
+
+def land_window(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
 ) -> dg.MaterializeResult:
+    """pi_timeseries' body: stream the run's window from PI into one Delta commit and describe it; raises
+    DuplicateKeyError (before the commit) when the stream repeats a key."""
     # A backfill run may carry up to HOURS_PER_BACKFILL_RUN hours: the window covers the whole range.
     window = context.partition_time_window
     start, end = utc(window.start), utc(window.end)
@@ -554,33 +622,57 @@ def pi_timeseries(
         context.log.warning(f"No current pi_points row matches PI_TAG_FILTER={settings.tag_filter!r}.")
     ingested_at = datetime.now(UTC)
     repair = context.run.tags.get(REPAIR_TAG)
-    stats = LandingStats(profile=WindowProfile(tags, thresholds), kept=[] if repair else None)
     label = f"pi_timeseries {start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}Z ({tags.height} tags)"
     progress = Progress(context.log.info, label)
     ref = the_lake.table(TIMESERIES_TABLE)
-    # A repair diffs the window it replaces; only repairs pay for reading the previous rows.
-    before = recorded_scan(ref, start, end).select(*KEY, *CONTENT[2:]).collect() if repair else None
+    # A repair diffs the window it replaces: per (tag, hour) checksums of the current version (an aggregation, not
+    # the rows), pinned to that version so the row diff later reads exactly what was replaced.
+    before_version = ref.version() if repair else None
+    before = (
+        hour_stats(recorded_scan(ref, start, end, before_version))
+        if before_version is not None
+        else pl.DataFrame(schema=HOUR_STATS_SCHEMA)
+    )
     ids = tags["web_id"].to_list()
+    attempts: list[LandingStats] = []
     with pi.get_client() as client:
         calls_before = client.stats.http_calls
-        pages = client.iter_recorded(ids, start, end) if ids else iter(())
-        landed = land_values(
-            progress.track(pages), tags, start=start, end=end, ingested_at=ingested_at, stats=stats
-        )
-        # One commit for the whole window: a crash before it leaves the previous version of the window intact.
-        result = ref.replace_window(landed, column="timestamp", start=start, end=end, partition_by=["date"])
+
+        def extract() -> Iterator[pl.DataFrame]:
+            # Called by the lake writer once per attempt: a lost commit race re-runs the extraction from PI.
+            stats = LandingStats(
+                profile=WindowProfile(tags, thresholds), hours=HourStatsAccumulator() if repair else None
+            )
+            attempts[:] = [stats]
+            total = client.plan_recorded(ids, start, end) if ids else 0
+            progress.restart(total)
+            context.log.info(f"{label}: {total} pages planned")
+            pages = client.iter_recorded(ids, start, end) if ids else iter(())
+            return land_values(
+                progress.track(pages), tags, start=start, end=end, ingested_at=ingested_at, stats=stats
+            )
+
+        # One commit for the whole window: a crash (or a duplicate key) before it leaves the previous version of
+        # the window intact. A factory, so a lost commit race re-runs the extraction instead of failing.
+        result = ref.replace_window(extract, column="timestamp", start=start, end=end, partition_by=["date"])
         # Completeness in the same run: PI's own Count per tag (one summary call per stream group) against the
         # good values just landed. Data that arrives later is the late-data sensor's job.
         pi_counts = client.recorded_counts(ids, start, end) if ids else None
         calls = int(client.stats.http_calls - calls_before)
+    stats = attempts[-1]
     context.log.info(progress.line() + f"; landed {stats.rows:,} values of {len(stats.web_ids)} tags")
-    assert stats.profile is not None
-    timestamps = pl.concat(stats.timestamps) if stats.timestamps else pl.Series([], dtype=UTC_US)
-    lateness = lateness_profile(timestamps, ingested_at)
-    extra: dict[str, object] = {f"data_age_{k}_s": v for k, v in lateness.items()}
-    if before is not None and stats.kept is not None:
-        after = pl.concat(stats.kept) if stats.kept else before.clear()
-        diff = row_diff(before, after, ingested_at)
+    extra: dict[str, object] = {f"data_age_{k}_s": v for k, v in stats.ages.summary().items()}
+    if repair and stats.hours is not None and result.version is not None:
+        diff = repair_diff(
+            ref,
+            start=start,
+            end=end,
+            before_version=before_version,
+            before=before,
+            after_version=result.version,
+            after=stats.hours.result(),
+            ingested_at=ingested_at,
+        )
         repair_md: dict[str, object] = {
             "repair": repair,
             "repair_reason": context.run.tags.get(REPAIR_REASON_TAG, ""),
@@ -605,8 +697,7 @@ def pi_timeseries(
         )
     return dg.MaterializeResult(
         metadata=table_metadata(
-            table_uri=ref.uri,
-            schema=TIMESERIES_SCHEMA,
+            ref=ref,
             row_count=total_rows(ref, stats.rows),
             preview=stats.preview if stats.preview is not None else pl.DataFrame(schema=TIMESERIES_SCHEMA),
             **{"dagster/partition_row_count": dg.MetadataValue.int(stats.rows)},
@@ -618,6 +709,7 @@ def pi_timeseries(
             **time_range(stats.first, stats.last),
             http_calls=calls,
             pages=progress.pages,
+            pages_planned=progress.total_pages or 0,
             values_per_second=round(stats.rows / progress.elapsed_s, 1),
             duration_s=round(progress.elapsed_s, 3),
             **extra,

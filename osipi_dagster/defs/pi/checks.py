@@ -7,7 +7,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from osipi_dagster.lib.quality import WindowProfile
+from osipi_dagster.lib.quality import DuplicateKeyError, WindowProfile
 
 POINTS_UNIQUE_WEB_ID = dg.AssetCheckSpec(
     "unique_web_id",
@@ -78,8 +78,9 @@ def _ts_spec(name: str, description: str, *, blocking: bool = False) -> dg.Asset
 
 TS_UNIQUE_KEYS = _ts_spec(
     "unique_keys",
-    "No (web_id, timestamp, ordinal) appears twice in the window. ERROR and blocking: duplicates double-count "
-    "every aggregate downstream.",
+    "No (web_id, timestamp, ordinal) appears twice in the window: checked per tag on every page before it is "
+    "written, and a repeated key stops the run before its Delta commit (nothing lands). ERROR and blocking: "
+    "duplicates double-count every aggregate downstream.",
     blocking=True,
 )
 TS_COMPLETE = _ts_spec(
@@ -110,6 +111,23 @@ TIMESERIES_CHECKS = [
     TS_FLATLINE,
     TS_WITH_DATA,
 ]
+
+
+def duplicate_keys_result(err: DuplicateKeyError) -> dg.AssetCheckResult:
+    """The failed unique_keys result of a run stopped by a repeated key: nothing was written, no materialization."""
+    return dg.AssetCheckResult(
+        check_name=TS_UNIQUE_KEYS.name,
+        asset_key=TS_UNIQUE_KEYS.asset_key,
+        passed=False,
+        severity=ERROR,
+        description="Duplicate keys detected in the landing stream; the window was not written.",
+        metadata={
+            "offending": err.offending,
+            "sample": dg.MetadataValue.json(err.web_ids[:20]),
+            "example": dg.MetadataValue.json({k: str(v) for k, v in err.example.items()}),
+            "written": False,
+        },
+    )
 
 
 def completeness(

@@ -13,11 +13,19 @@ from datetime import datetime
 import dagster as dg
 import polars as pl
 
+from osipi_dagster.lib.lake import DeltaTableRef
+
 PREVIEW_ROWS = 5
 
 
 def column_schema(schema: pl.Schema) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()])
+
+
+def table_schema(ref: DeltaTableRef) -> pl.Schema:
+    """The Delta table's actual schema (as polars types), read from its log after the write: what the schema-drift
+    checks compare, so a column added by schema evolution or by another writer shows up."""
+    return pl.Schema(pl.from_arrow(ref.schema().empty_table()).schema)  # type: ignore[union-attr]
 
 
 def markdown_preview(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
@@ -41,14 +49,14 @@ def markdown_preview(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
 
 
 def table_metadata(
-    *, table_uri: str, schema: pl.Schema, row_count: int, preview: pl.DataFrame, **extra: object
+    *, ref: DeltaTableRef, row_count: int, preview: pl.DataFrame, **extra: object
 ) -> dict[str, object]:
-    """The standard keys every PI asset emits, plus asset-specific figures."""
+    """The standard keys every PI asset emits (the column schema from the table itself), plus asset figures."""
     return {
         "dagster/row_count": dg.MetadataValue.int(row_count),
-        "dagster/column_schema": column_schema(schema),
-        "dagster/table_name": table_uri.rstrip("/").rsplit("/", 1)[-1],
-        "table_uri": dg.MetadataValue.path(table_uri),
+        "dagster/column_schema": column_schema(table_schema(ref)),
+        "dagster/table_name": ref.uri.rstrip("/").rsplit("/", 1)[-1],
+        "table_uri": dg.MetadataValue.path(ref.uri),
         "preview": dg.MetadataValue.md(markdown_preview(preview)),
         **extra,
     }
@@ -77,6 +85,11 @@ class Progress:
     @property
     def rate(self) -> float:
         return self.rows / self.elapsed_s
+
+    def restart(self, total_pages: int | None) -> None:
+        """Start counting again (a retried stream after a lost commit race re-reads every page)."""
+        self.total_pages, self.pages, self.rows = total_pages, 0, 0
+        self.started = self._last_log = time.monotonic()
 
     def track(self, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
         for frame in frames:

@@ -179,20 +179,17 @@ def timeseries_repairs(mismatches: pl.DataFrame, names: dict[str, str]) -> list[
     return repairs
 
 
-def event_frame_repairs(client: PIWebAPIClient, lake: Lake, days_back: int, skip: set[str]) -> list[Repair]:
-    """Days whose frames were in progress in the lake but are closed (or gone) in PI now."""
+def event_frame_repairs(client: PIWebAPIClient, lake: Lake, watch: bool, skip: set[str]) -> list[Repair]:
+    """Days whose frames are in progress in the lake but closed (or gone) in PI now.
+
+    Every in-progress frame in the lake is looked up, whatever its age: a batch, a campaign or a downtime frame can
+    stay open for weeks, and an age limit would freeze it as "in progress" in the lake forever. One POST /batch for
+    all of them (the client splits it only at PI's batch size limit).
+    """
     ref = lake.table(EVENT_FRAMES_TABLE)
-    if days_back == 0 or not ref.exists():
+    if not watch or not ref.exists():
         return []
-    scan = ref.scan()
-    newest = scan.select(pl.col("date").max()).collect().item()
-    if newest is None:
-        return []
-    open_frames = (
-        scan.filter(pl.col("in_progress") & (pl.col("date") > newest - timedelta(days=days_back)))
-        .select("web_id", "name", "date")
-        .collect()
-    )
+    open_frames = ref.scan().filter(pl.col("in_progress")).select("web_id", "name", "date").collect()
     open_frames = open_frames.filter(~pl.col("date").cast(pl.Utf8).is_in(list(skip)))
     if open_frames.height == 0:
         return []
@@ -277,7 +274,7 @@ def evaluate(
                     names = dict(tags.select("web_id", "tag").iter_rows())
                     repairs += timeseries_repairs(mismatches, names)
         repairs += event_frame_repairs(
-            client, the_lake, settings.event_frame_days, set(in_flight["event_frames"])
+            client, the_lake, settings.watch_event_frames, set(in_flight["event_frames"])
         )
 
     requests, events = [], []
@@ -318,7 +315,7 @@ def evaluate(
     minimum_interval_seconds=900,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-audits recently materialized hours (OSIPI_LATE_DATA_LOOKBACK_HOURS) against PI counts, totals "
-    "and checksums, and days with in-progress event frames; requests re-materialization of exactly what changed.",
+    "and checksums, and every event frame stored in progress; requests re-materialization of exactly what changed.",
 )
 def pi_late_data_sensor(
     context: dg.SensorEvaluationContext, pi: PIWebAPIResource, lake: LakeResource

@@ -3,6 +3,8 @@
 Streamed rows carry `source = "stream"`; the hourly recorded partition later replaces them with the archive.
 """
 
+import time
+
 import dagster as dg
 
 from osipi_dagster.defs.lake.resources import LakeResource
@@ -70,6 +72,10 @@ def pi_timeseries_stream(
         "spool_to_lake_p95_s": _seconds(report.spool_to_lake_p95_s),
         "delta_version": report.delta_version if report.delta_version is not None else "unchanged",
         "duration_s": report.duration_s,
+        "merge_attempts": report.merge_attempts,
+        # CPU of the whole run process so far (Python start-up, Dagster, imports, the landing): the real price of
+        # a micro-batch, which the landing's own duration_s hides.
+        "run_process_cpu_s": round(time.process_time(), 2),
         "segments_pruned": pruned,
         **{f"listener_{k}": int(listener[k]) for k in LISTENER_FIGURES if k in listener},
     }

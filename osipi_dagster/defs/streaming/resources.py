@@ -20,13 +20,25 @@ class SpoolResource(dg.ConfigurableResource):
 
     directory: str = DEFAULT_SPOOL_DIR
     keep_landed_hours: float = 24.0
+    # Seconds between the starts of two landing runs: each run costs a process start-up (seconds of CPU), so a
+    # longer interval trades latency for CPU (figures in docs/streaming.md). 0 = start as soon as the last ended.
+    min_run_interval_s: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SpoolResource:
         env = os.environ if environ is None else environ
+        configured: dict[str, object] = {}
         if env.get("OSIPI_STREAM_SPOOL", "").strip():
-            return cls(directory=dg.EnvVar("OSIPI_STREAM_SPOOL"))  # type: ignore[arg-type]
-        return cls()
+            configured["directory"] = dg.EnvVar("OSIPI_STREAM_SPOOL")
+        interval = env.get("OSIPI_STREAM_MIN_RUN_INTERVAL_S", "").strip()
+        if interval:
+            try:
+                configured["min_run_interval_s"] = float(interval)
+            except ValueError:
+                raise ValueError(
+                    f"OSIPI_STREAM_MIN_RUN_INTERVAL_S={interval!r} is not a number of seconds (e.g. 30)"
+                ) from None
+        return cls(**configured)  # type: ignore[arg-type]
 
     def reader(self) -> SpoolReader:
         return SpoolReader(self.directory)

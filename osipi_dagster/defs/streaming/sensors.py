@@ -1,10 +1,12 @@
-"""The landing sensor: one micro-batch run per group of sealed spool segments, and a retry for failed batches.
+"""The landing sensor: one micro-batch run at a time over every sealed spool segment waiting, and retries.
 
 Cursor = the next segment sequence not yet requested; run_key = the batch's segment range, so a batch is requested
 once (run keys are remembered forever) and only an explicit retry (new key suffix) runs it again.
 """
 
 from __future__ import annotations
+
+import time
 
 import dagster as dg
 import orjson
@@ -13,16 +15,20 @@ from osipi_dagster.defs.streaming import assets
 from osipi_dagster.defs.streaming.resources import SpoolResource
 from osipi_dagster.lib.streaming import Segment
 
+# In-process executor: the landing is one step, and a step subprocess would double the per-run start-up cost
+# (measured in docs/streaming.md: the run's own work is ~0.1 s, the process start-ups are seconds).
 stream_landing_job = dg.define_asset_job(
     "pi_stream_landing_job",
     selection=[assets.STREAM_KEY],
+    executor_def=dg.in_process_executor,
     description="Land sealed spool segments (given in run config) into pi_timeseries.",
 )
 
 BATCH_TAG = "osipi/stream_batch"
 OP_NAME = assets.pi_timeseries_stream.op.name
-# Enough segments per run to keep up after a backlog, few enough that one run stays seconds long.
-MAX_SEGMENTS_PER_RUN = 50
+# A backlog (after downtime) is drained in runs of this many segments; in steady state a run takes all waiting.
+MAX_SEGMENTS_PER_RUN = 500
+SENSOR_INTERVAL_S = 3
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -44,49 +50,62 @@ def _request(batch: list[Segment], run_key: str, key: str) -> dg.RunRequest:
     )
 
 
+def _retry(
+    context: dg.SensorEvaluationContext, cursor: dict, by_seq: dict[int, Segment]
+) -> dg.RunRequest | None:
+    """A requested batch whose segments are still waiting while none of its runs is unfinished failed (or was lost):
+    request the same segments again under a new run key. Landed batches leave the cursor."""
+    for key, attempt in list(cursor["pending"].items()):
+        lo, hi = (int(x) for x in key.split("-"))
+        left = [by_seq[q] for q in range(lo, hi + 1) if q in by_seq]
+        if not left:
+            del cursor["pending"][key]  # landed: the cursor keeps only live batches
+            continue
+        if context.instance.get_run_records(
+            dg.RunsFilter(tags={BATCH_TAG: key}, statuses=UNFINISHED), limit=1
+        ):
+            continue
+        if not context.instance.get_run_records(dg.RunsFilter(tags={BATCH_TAG: key}), limit=1):
+            continue  # requested but not yet created by the daemon
+        cursor["pending"][key] = attempt + 1
+        return _request(left, f"stream:{key}#retry{attempt + 1}", key)
+    return None
+
+
 @dg.sensor(
     job=stream_landing_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Requests a pi_timeseries_stream run whenever the channel listener has sealed spool segments.",
+    description="Requests a pi_timeseries_stream run for every sealed spool segment waiting, one run at a time.",
 )
 def pi_stream_landing_sensor(context: dg.SensorEvaluationContext, spool: SpoolResource) -> dg.SensorResult:
     cursor = orjson.loads(context.cursor) if context.cursor else {"next_seq": 0, "pending": {}}
     ready = spool.reader().ready()
-    fresh = [s for s in ready if s.seq >= cursor["next_seq"]]
-    requests = []
-    for i in range(0, len(fresh), MAX_SEGMENTS_PER_RUN):
-        batch = fresh[i : i + MAX_SEGMENTS_PER_RUN]
-        key = _batch_key(batch)
-        requests.append(_request(batch, f"stream:{key}", key))
-        cursor["pending"][key] = 0
-    if fresh:
-        cursor["next_seq"] = fresh[-1].seq + 1
-    # Batches requested before whose segments are still in ready/: if no run of theirs is unfinished, the last
-    # one failed or was lost, so request the same segments again under a new run key.
-    ready_seqs = {s.seq for s in ready}
-    by_seq = {s.seq: s for s in ready}
-    for key, attempt in list(cursor["pending"].items()):
-        lo, hi = (int(x) for x in key.split("-"))
-        left = [by_seq[q] for q in range(lo, hi + 1) if q in ready_seqs]
-        if not left:
-            del cursor["pending"][key]  # landed: the cursor keeps only live batches
-            continue
-        if attempt == 0 and any(r.run_key == f"stream:{key}" for r in requests):
-            continue  # requested by this very tick
-        unfinished = context.instance.get_run_records(
-            dg.RunsFilter(tags={BATCH_TAG: key}, statuses=UNFINISHED), limit=1
-        )
-        if unfinished:
-            continue
-        started = context.instance.get_run_records(dg.RunsFilter(tags={BATCH_TAG: key}), limit=1)
-        if not started:
-            continue  # requested but not yet launched by the daemon
-        attempt += 1
-        cursor["pending"][key] = attempt
-        batch = [by_seq[q] for q in range(lo, hi + 1) if q in ready_seqs]
-        requests.append(_request(batch, f"stream:{key}#retry{attempt}", key))
+    # One landing run at a time: segments sealed meanwhile wait and go into the next run together, so the number
+    # of runs (each costs a process start-up) adapts to how long a run takes, and batches never race each other
+    # for the same Delta commit.
+    in_flight = context.instance.get_run_records(
+        dg.RunsFilter(job_name=stream_landing_job.name, statuses=UNFINISHED), limit=1
+    )
+    if in_flight:
+        reason = f"landing run {in_flight[0].dagster_run.run_id} in flight; {len(ready)} segments waiting"
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=orjson.dumps(cursor).decode())
+    if spool.min_run_interval_s > 0:
+        last = context.instance.get_run_records(dg.RunsFilter(job_name=stream_landing_job.name), limit=1)
+        if last and time.time() - last[0].create_timestamp.timestamp() < spool.min_run_interval_s:
+            reason = (
+                f"less than {spool.min_run_interval_s:g} s since the last landing run; {len(ready)} waiting"
+            )
+            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=orjson.dumps(cursor).decode())
+    request = _retry(context, cursor, {s.seq: s for s in ready})
+    if request is None:
+        fresh = [s for s in ready if s.seq >= cursor["next_seq"]][:MAX_SEGMENTS_PER_RUN]
+        if fresh:
+            key = _batch_key(fresh)
+            request = _request(fresh, f"stream:{key}", key)
+            cursor["pending"][key] = 0
+            cursor["next_seq"] = fresh[-1].seq + 1
     text = orjson.dumps(cursor).decode()
-    if not requests:
+    if request is None:
         return dg.SensorResult(skip_reason=dg.SkipReason("no sealed spool segment waiting"), cursor=text)
-    return dg.SensorResult(run_requests=requests, cursor=text)
+    return dg.SensorResult(run_requests=[request], cursor=text)

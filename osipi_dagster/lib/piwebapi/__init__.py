@@ -19,6 +19,7 @@ from osipi_dagster.lib.piwebapi.errors import (
     NotFoundError,
     PIWebAPIError,
     ResponseError,
+    TLSVerificationError,
     TooManyValuesError,
 )
 from osipi_dagster.lib.piwebapi.http import ClientStats
@@ -62,6 +63,7 @@ __all__ = [
     "PIWebAPIClient",
     "PIWebAPIError",
     "ResponseError",
+    "TLSVerificationError",
     "TooManyValuesError",
     "build_auth",
     "parse_interval",

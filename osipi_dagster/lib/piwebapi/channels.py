@@ -26,7 +26,12 @@ from websockets.sync.client import connect
 from osipi_dagster.lib.piwebapi.auth import build_auth
 from osipi_dagster.lib.piwebapi.config import ClientConfig
 from osipi_dagster.lib.piwebapi.decode import decode_streamset
-from osipi_dagster.lib.piwebapi.errors import AuthenticationError, PIWebAPIError
+from osipi_dagster.lib.piwebapi.errors import (
+    AuthenticationError,
+    PIWebAPIError,
+    TLSVerificationError,
+    tls_verification_failure,
+)
 from osipi_dagster.lib.piwebapi.schema import VALUES_SCHEMA
 
 if TYPE_CHECKING:
@@ -100,8 +105,7 @@ class ChannelStream:
         return ssl.create_default_context(cafile=self.config.ca_bundle)
 
     def _decode(self, raw: str | bytes) -> pl.DataFrame | None:
-        body = orjson.loads(raw)
-        frame = decode_streamset(body, "channel values")
+        frame = channel_message_frame(orjson.loads(raw))
         if frame.is_empty():
             self.heartbeats += 1
             return None
@@ -159,6 +163,11 @@ class ChannelStream:
         return self._delivered(frame)
 
     def _fail(self, exc: BaseException, attempts: int) -> float:
+        untrusted = tls_verification_failure(exc)
+        if untrusted is not None:
+            raise TLSVerificationError.of(
+                untrusted, method="GET", path="/streamsets/channel", url=self.config.base_url
+            ) from None
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
             raise AuthenticationError(
@@ -246,5 +255,15 @@ class ChannelStream:
 
 
 def channel_message_frame(body: dict[str, Any]) -> pl.DataFrame:
-    """Decode one channel message body (already parsed) into VALUES_SCHEMA."""
-    return decode_streamset(body, "channel values")
+    """Decode one channel message body (already parsed) into VALUES_SCHEMA, in time order per stream.
+
+    PI does not promise chronological order within a message (streams and values may come in any order), while
+    the decoder numbers values sharing a timestamp by adjacency. So sort each stream's values by time, keeping the
+    message's order among equal timestamps (PI's order of arrival, which is archive order), and number them again.
+    """
+    frame = decode_streamset(body, "channel values")
+    if frame.height < 2:
+        return frame
+    return frame.sort("web_id", "timestamp", maintain_order=True).with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int32).over("web_id", "timestamp").alias("ordinal")
+    )

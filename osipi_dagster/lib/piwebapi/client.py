@@ -11,7 +11,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 from urllib.parse import quote
 
@@ -27,11 +29,17 @@ from osipi_dagster.lib.piwebapi.decode import (
     decode_streamset,
     decode_summary,
     decode_timed_value,
+    malformed,
     parse_timestamps,
     streamset_chunks,
     values_frame,
 )
-from osipi_dagster.lib.piwebapi.errors import PIWebAPIError, TooManyValuesError
+from osipi_dagster.lib.piwebapi.errors import (
+    NotFoundError,
+    PIWebAPIError,
+    ResponseError,
+    TooManyValuesError,
+)
 from osipi_dagster.lib.piwebapi.http import ClientStats, HTTPSession
 from osipi_dagster.lib.piwebapi.models import AssetDatabase, AssetServer, DataServer
 from osipi_dagster.lib.piwebapi.pitime import TimeLike, format_span, parse_interval, parse_time, to_pi
@@ -57,6 +65,11 @@ SET_FIELDS = ";".join(
     ["Items.WebId", "Items.UnitsAbbreviation", "Items.Errors"] + [f"Items.Items.{f}" for f in _VALUE_FIELDS]
 )
 STREAM_FIELDS = ";".join(["UnitsAbbreviation", "Errors"] + [f"Items.{f}" for f in _VALUE_FIELDS])
+_TIMESTAMP = itemgetter("Timestamp")
+# How long one read of the server's clock anchors relative times ('*-1h') for following calls.
+_SERVER_CLOCK_TTL_S = 1.0
+# Two anchors far apart: an expression that parses the same on both does not depend on "now".
+_ANCHORS = (datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(2017, 11, 29, 22, 33, 44, tzinfo=UTC))
 # AF's sentinel for an event frame that has not ended.
 _OPEN_END_YEAR = 9999
 
@@ -86,6 +99,62 @@ def _static_text(value: Any) -> str | None:
     return str(value)
 
 
+def _require_timed_value(value: Any, attribute: dict[str, Any]) -> None:
+    """A batch sub-response for an attribute's value must be a TimedValue; anything else would become a null."""
+    if isinstance(value, dict) and value.get("Timestamp") and "Value" in value:
+        check_errors(value, f"the value of attribute {attribute.get('Path')!r}", attribute.get("WebId"))
+        return
+    raise ResponseError(
+        f"PI Web API answered GET /attributes/{attribute.get('WebId')}/value (in POST /batch) for attribute "
+        f"{attribute.get('Path')!r} without a TimedValue (Timestamp and Value)",
+        method="GET",
+        path=f"/attributes/{attribute.get('WebId')}/value (in POST /batch)",
+        web_id=attribute.get("WebId"),
+        advice="the server sent a malformed value; check PI Web API's version and logs",
+    )
+
+
+def _is_relative(text: str) -> bool:
+    """True for PI time expressions anchored on now ('*', '*-1h', 't', 'monday', '15'); False for ISO times."""
+    return parse_time(text, _ANCHORS[0]) != parse_time(text, _ANCHORS[1])
+
+
+def _continued_items(body: Any, web_id: str) -> list[dict[str, Any]]:
+    """The values of a continuation sub-response, checked before the skip logic reads their timestamps."""
+    path = f"/streams/{web_id}/recorded (in POST /batch)"
+    with _reading("GET", path, web_id):
+        items = body.get("Items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise malformed("recorded values without a list of Items", web_id)
+        check_errors(body, "recorded values", web_id)
+        try:
+            stamps = list(map(_TIMESTAMP, items))  # one C-level pass
+        except (KeyError, TypeError):
+            stamps = [None]
+        if None in stamps:
+            raise malformed("a value without a Timestamp", web_id)
+    return items
+
+
+@contextmanager
+def _reading(method: str, path: str, web_id: str | None = None) -> Iterator[None]:
+    """Errors from decoding a body name the request: decode.py knows the web id, not the method and path."""
+    try:
+        yield
+    except ResponseError as err:
+        if err.path:
+            raise
+        raise ResponseError(
+            f"{err.message}, in the answer to {method} {path}",
+            method=method,
+            path=path,
+            status=err.status,
+            web_id=err.web_id or web_id,
+            server_errors=err.server_errors,
+            advice=err.advice,
+        ) from None
+
+
 class _StreamState:
     """Per-stream continuation state while a window is read in several calls."""
 
@@ -108,6 +177,8 @@ class PIWebAPIClient:
         self._lock = threading.Lock()
         # MaxReturnedItemsPerCall; lowered when the server says its limit is smaller.
         self._max_items = config.max_items_per_call
+        # (server time, time.monotonic() when read): anchors relative time expressions, see _times.
+        self._server_clock: tuple[datetime, float] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     def __enter__(self) -> PIWebAPIClient:
@@ -263,11 +334,21 @@ class PIWebAPIClient:
                 str(i): self.url("points", [("path", p), ("selectedFields", "WebId;Path")])
                 for i, p in enumerate(missing)
             }
-            contents, _errors = self.batch_get(urls, raise_errors=False)
+            contents, errors = self.batch_get(urls, raise_errors=False)
+            # Only a 404 means "no such point" (None); a 5xx/429 after retries must not look like a missing tag.
+            batch_mod.absent_or_raise(errors, {str(i): f"PI point {p!r}" for i, p in enumerate(missing)})
             for i, p in enumerate(missing):
+                if str(i) in errors:
+                    continue
                 body = contents.get(str(i))
-                if isinstance(body, dict) and body.get("WebId"):
-                    self._point_web_ids[p.lower()] = body["WebId"]
+                if not isinstance(body, dict) or not body.get("WebId"):
+                    raise ResponseError(
+                        f"PI Web API answered GET /points (in POST /batch) for PI point {p!r} without a WebId",
+                        method="GET",
+                        path="/points (in POST /batch)",
+                        advice="the server sent a malformed point; check PI Web API's version and logs",
+                    )
+                self._point_web_ids[p.lower()] = body["WebId"]
         return {p: self._point_web_ids.get(p.lower()) for p in paths}
 
     # -- AF ------------------------------------------------------------------------------------------------------
@@ -425,10 +506,17 @@ class PIWebAPIClient:
                     if not ref
                 }
                 if static:
-                    values, _ = self.batch_get(static, raise_errors=False)
+                    # A separate batch, not a RequestTemplate over the listing: the template would also read a
+                    # snapshot for every PI Point attribute (most of them) only to throw it away.
+                    wids = {k: rows["web_id"][int(k)] for k in static}
+                    values, errors = self.batch_get(static, web_ids=wids, raise_errors=False)
+                    batch_mod.absent_or_raise(
+                        errors, {k: f"attribute {rows['path'][int(k)]!r}" for k in static}
+                    )  # 404: the attribute went away since it was listed; its value stays null
                     for key, body in values.items():
-                        if isinstance(body, dict):
-                            rows["static_value"][int(key)] = _static_text(body.get("Value"))
+                        attribute = {"WebId": wids[key], "Path": rows["path"][int(key)]}
+                        _require_timed_value(body, attribute)
+                        rows["static_value"][int(key)] = _static_text(body.get("Value"))
             yield pl.DataFrame(rows, schema=ATTRIBUTES_SCHEMA)
 
     def _event_frame_rows(
@@ -484,7 +572,7 @@ class PIWebAPIClient:
         """
         db_web_id = self._server_web_id(database)
         db_name = database.path if isinstance(database, AssetDatabase) else db_web_id
-        t0, t1 = to_pi(parse_time(start)), to_pi(parse_time(end))
+        t0, t1 = (to_pi(t) for t in self._times(start, end))
         params = [("startTime", t0), ("endTime", t1), ("searchMode", search_mode)]
         parents: list[str] = []
         for items in self.iter_collection(
@@ -532,40 +620,29 @@ class PIWebAPIClient:
     ) -> Iterator[pl.DataFrame]:
         """Attributes of event frames with their captured values (EF_ATTRIBUTES_SCHEMA), batched.
 
-        Per chunk of frames: one batch lists attributes, one batch reads each frame's values through the
-        by-parent stream set (`streamsets/{ef}/value`, which answers at the frame's end time — the captured value).
+        Per chunk of frames, one POST /batch: a sub-request per frame lists its attributes, and a RequestTemplate
+        sub-request per frame reads `attributes/{webId}/value` for every listed attribute (ParentIds + the JSONPath
+        `$.L<i>.Content.Items[*].WebId`). An event frame's time context is its end, so PI answers the captured
+        value; static attributes answer their value. A frame or value answering 404 is absent (no rows / null
+        value); any other failure raises naming the sub-request and web id (see batch.list_and_fan_out).
         """
         ids = list(ef_web_ids)
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            attr_urls = {
-                str(i): self.url(f"eventframes/{f}/attributes", [("maxCount", str(PAGE_SIZE))])
-                for i, f in enumerate(part)
-            }
-            value_urls = {
-                str(i): self.url(f"streamsets/{f}/value", [("searchFullHierarchy", "true")])
-                for i, f in enumerate(part)
-            }
-            wid = {str(i): f for i, f in enumerate(part)}
-            attrs, _ = self.batch_get(attr_urls, web_ids=wid)
-            values, _ = self.batch_get(value_urls, web_ids=wid, raise_errors=False)
-            # Static attributes (no data reference) are not streams: read their values directly.
-            static_urls = {
-                a["WebId"]: self.url(f"attributes/{a['WebId']}/value")
-                for body in attrs.values()
-                for a in (body or {}).get("Items") or []
-                if not a.get("DataReferencePlugIn") and a.get("WebId")
-            }
-            static, _ = self.batch_get(static_urls, raise_errors=False) if static_urls else ({}, {})
+            listed = batch_mod.list_and_fan_out(
+                self.session,
+                {f: self.url(f"eventframes/{f}/attributes") for f in part},
+                self.url("attributes/{0}/value"),
+                web_ids={f: f for f in part},
+                page_size=PAGE_SIZE,
+            )
             rows: dict[str, list[Any]] = {k: [] for k in EF_ATTRIBUTES_SCHEMA if k != "timestamp"}
             stamps: list[str | None] = []
-            for i, frame_id in enumerate(part):
-                by_attr: dict[str, dict[str, Any]] = {}
-                for item in (values.get(str(i)) or {}).get("Items") or []:
-                    if isinstance(item.get("Value"), dict) and not item.get("Errors"):
-                        by_attr[item.get("WebId")] = item["Value"]
-                for a in (attrs.get(str(i)) or {}).get("Items") or []:
-                    value = by_attr.get(a.get("WebId")) or static.get(a.get("WebId"))
+            for frame_id in part:
+                for entry in listed.get(frame_id, []):
+                    a, value = entry.item, entry.content
+                    if value is not None:
+                        _require_timed_value(value, a)
                     decoded = decode_timed_value(value) if value else {}
                     rows["event_frame_web_id"].append(frame_id)
                     rows["web_id"].append(a.get("WebId"))
@@ -629,6 +706,77 @@ class PIWebAPIClient:
             with self._lock:
                 self._max_items = min(self._max_items, limit)
 
+    def _drop_missing(self, web_ids: list[str], err: NotFoundError) -> list[str]:
+        """A stream set answered 404: find the web ids the server does not know, record them, return the rest.
+
+        PI fails the whole stream-set call for one unknown web id; one deleted tag must not block every other
+        stream of a run. The group is re-asked singly in one POST /batch (`streams/{webId}/end`, the cheapest
+        stream read); the ids answering 404 are skipped with a warning and recorded in `stats.missing_web_ids`
+        for callers to surface. If no id is unknown the 404 was about something else and is raised.
+        """
+        if len(web_ids) == 1:
+            reasons = {web_ids[0]: "; ".join(err.server_errors) or err.message}
+        else:
+            urls = {w: self.url(f"streams/{w}/end", [("selectedFields", "Timestamp")]) for w in web_ids}
+            _, errors = self.batch_get(urls, web_ids={w: w for w in web_ids}, raise_errors=False)
+            absent = batch_mod.absent_or_raise(errors)
+            if not absent:
+                raise err
+            reasons = {w: "; ".join(errors[w].server_errors) or errors[w].message for w in absent}
+        with self._lock:
+            known = {w: p for p, w in self._point_web_ids.items() if w in reasons}
+        for w, reason in reasons.items():
+            self.stats.note_missing(w, reason)
+            tag = f" ({known[w]})" if w in known else ""
+            log.warning("skipping web id %s%s: PI Web API does not know it (404: %s)", w, tag, reason)
+        return [w for w in web_ids if w not in reasons]
+
+    def _not_missing(self, web_ids: list[str]) -> list[str]:
+        """`web_ids` without those already found unknown (no second 404 and probe per window for a deleted tag)."""
+        missing = self.stats.missing_web_ids
+        if not missing or not any(w in missing for w in web_ids):
+            return web_ids
+        return [w for w in web_ids if w not in missing]
+
+    def _raise_if_all_missing(self, web_ids: list[str], path: str) -> None:
+        """Skipping is for one stale id among many; when the server knows none of a call's ids the caller's
+        configuration is wrong (another server, ids from another system): an empty answer would hide that."""
+        missing = self.stats.missing_web_ids
+        if web_ids and all(w in missing for w in web_ids):
+            shown = ", ".join(web_ids[:3]) + (f" and {len(web_ids) - 3} more" if len(web_ids) > 3 else "")
+            raise NotFoundError(
+                f"PI Web API returned 404 for GET {path}: it knows none of the requested web ids ({shown})",
+                method="GET",
+                path=path,
+                status=404,
+                web_id=web_ids[0],
+                server_errors=[missing[web_ids[0]]],
+            )
+
+    # -- server clock ------------------------------------------------------------------------------------------
+    def _times(self, *values: TimeLike) -> list[datetime]:
+        """Times as typed by users → UTC datetimes; relative expressions ('*', '*-1h', 't') on the server's clock.
+
+        `*` means the server's now (PI resolves it there too): a client whose clock is off, or a server in
+        another era (a test system with a frozen clock), still reads the window the user meant. One
+        GET /system/status per call at most, reused for `_SERVER_CLOCK_TTL_S`; datetimes and ISO times are kept.
+        """
+        relative = [v for v in values if isinstance(v, str) and _is_relative(v)]
+        if not relative:
+            return [parse_time(v) for v in values]
+        now = self._server_now()
+        return [parse_time(v, now) for v in values]
+
+    def _server_now(self) -> datetime:
+        with self._lock:
+            cached = self._server_clock
+        if cached is not None and time.monotonic() - cached[1] < _SERVER_CLOCK_TTL_S:
+            return cached[0]
+        now = self.server_time()
+        with self._lock:
+            self._server_clock = (now, time.monotonic())
+        return now
+
     # -- time series: recorded -----------------------------------------------------------------------------------
     def iter_recorded(
         self,
@@ -644,8 +792,24 @@ class PIWebAPIClient:
         seen there; calls over MaxReturnedItemsPerCall are split. Half-open by default so adjacent windows never
         share a value. Frames come per (stream group, time window), in order, with bounded memory.
         """
+        web_ids = list(dict.fromkeys(web_ids))
+        units = self._recorded_units(web_ids, start, end, include_end)
+        for frame in self.session.map_ordered(lambda u: self._recorded_window(*u), units):
+            self.stats.add(values=len(frame))
+            yield frame
+        self._raise_if_all_missing(web_ids, "/streamsets/recorded")
+
+    def plan_recorded(self, web_ids: Iterable[str], start: TimeLike, end: TimeLike) -> int:
+        """How many frames (planned stream-set calls) iter_recorded would yield if called now with these arguments;
+        for progress reporting ("pages done / total"). Continuations add calls, never frames."""
+        return len(self._recorded_units(web_ids, start, end, False))
+
+    def _recorded_units(
+        self, web_ids: Iterable[str], start: TimeLike, end: TimeLike, include_end: bool
+    ) -> list[tuple[list[str], datetime, datetime, bool]]:
+        """(stream group, window start, window end, include_end) per planned call, in yield order."""
         ids = list(dict.fromkeys(web_ids))
-        t0, t1 = parse_time(start), parse_time(end)
+        t0, t1 = self._times(start, end)
         if t1 < t0:
             raise ValueError(
                 f"end {to_pi(t1)} is before start {to_pi(t0)}: recorded reads go forward in time."
@@ -656,9 +820,7 @@ class PIWebAPIClient:
             for i, (ws, we) in enumerate(windows):
                 last = i == len(windows) - 1
                 units.append((group, ws, we, include_end and last))
-        for frame in self.session.map_ordered(lambda u: self._recorded_window(*u), units):
-            self.stats.add(values=len(frame))
-            yield frame
+        return units
 
     def recorded(
         self, web_ids: Iterable[str], start: TimeLike, end: TimeLike, *, include_end: bool = False
@@ -671,8 +833,16 @@ class PIWebAPIClient:
         self, web_ids: list[str], start: datetime, end: datetime, include_end: bool
     ) -> pl.DataFrame:
         """One stream group over one window: a stream-set call, then batch continuations until complete."""
+        web_ids = self._not_missing(web_ids)
+        if not web_ids:
+            return pl.DataFrame(schema=VALUES_SCHEMA)
         try:
             chunks, per_stream = self._streamset_recorded(web_ids, start, end)
+        except NotFoundError as err:
+            remaining = self._drop_missing(web_ids, err)
+            if not remaining:
+                return pl.DataFrame(schema=VALUES_SCHEMA)
+            return self._recorded_window(remaining, start, end, include_end)
         except TooManyValuesError as err:
             self._note_limit(err)
             if len(web_ids) > 1:
@@ -690,22 +860,25 @@ class PIWebAPIClient:
                     self._recorded_window(web_ids, mid, end, include_end),
                 ]
             return pl.concat(parts)
+        # Each round is decoded as soon as it arrives: parsed JSON costs ~10x the memory of the columns, and
+        # holding every round of a dense window as dicts made peak RSS grow with the window length. Ordinals are
+        # computed per chunk (continuations carry their offset), so decoding per round gives the same values.
+        # Decoding comes first: it rejects malformed values before the continuation logic reads their timestamps.
+        with _reading("GET", "/streamsets/recorded"):
+            frames = [values_frame(_by_stream(chunks, web_ids))]
         counts: dict[str, int] = {}
         pending: dict[str, _StreamState] = {}
         for c in chunks:
             counts[c.web_id] = len(c.items)
             if len(c.items) >= per_stream:
                 pending[c.web_id] = self._state_after(c.web_id, c.items, 0, None)
-        # Each round is decoded as soon as it arrives: parsed JSON costs ~10x the memory of the columns, and
-        # holding every round of a dense window as dicts made peak RSS grow with the window length. Ordinals are
-        # computed per chunk (continuations carry their offset), so decoding per round gives the same values.
-        frames = [values_frame(_by_stream(chunks, web_ids))]
         del chunks
         while pending:
             more_chunks, pending = self._continue(pending, end)
             for c in more_chunks:
                 counts[c.web_id] = counts.get(c.web_id, 0) + len(c.items)
-            frames.append(values_frame(_by_stream(more_chunks, web_ids)))
+            with _reading("GET", "/streams/{webId}/recorded (in POST /batch)"):
+                frames.append(values_frame(_by_stream(more_chunks, web_ids)))
         self._learn(counts, (end - start).total_seconds())
         frame = frames[0] if len(frames) == 1 else _stream_order(pl.concat(frames), web_ids)
         if not include_end and len(frame):
@@ -733,7 +906,14 @@ class PIWebAPIClient:
             ("selectedFields", SET_FIELDS),
         ]
         body = self.get("streamsets/recorded", params, web_id=web_ids[0] if len(web_ids) == 1 else None)
-        return streamset_chunks(body or {}, "recorded values"), per_stream
+        with _reading("GET", "/streamsets/recorded", web_ids[0] if len(web_ids) == 1 else None):
+            chunks = streamset_chunks(body, "recorded values")
+            got = {c.web_id for c in chunks}
+            lost = [w for w in web_ids if w not in got]
+            if lost:
+                # A stream left out of a 200 answer would silently read as "no values in this window".
+                raise malformed(f"no item for {len(lost)} requested stream(s), first {lost[0]}", None)
+        return chunks, per_stream
 
     @staticmethod
     def _state_after(
@@ -785,9 +965,8 @@ class PIWebAPIClient:
         chunks: list[StreamChunk] = []
         still: dict[str, _StreamState] = {}
         for w, st in pending.items():
-            body = contents.get(w) or {}
-            check_errors(body, "recorded values", w)
-            items = body.get("Items") or []
+            body = contents.get(w)
+            items = _continued_items(body, w)
             # Skip the k values already delivered at the last timestamp (they come first, in archive order).
             skip = 0
             while skip < len(items) and skip < st.seen_at_last and items[skip]["Timestamp"] == st.last_ts:
@@ -823,17 +1002,26 @@ class PIWebAPIClient:
         groups = self._url_groups(ids, max_per_group=max_group)
 
         def fetch(group: list[str]) -> pl.DataFrame:
-            body = self.get(f"streamsets/{endpoint}", [("webId", w) for w in group] + params)
-            return decode(body or {})
+            group = self._not_missing(group)
+            if not group:
+                return decode({})
+            try:
+                body = self.get(f"streamsets/{endpoint}", [("webId", w) for w in group] + params)
+            except NotFoundError as err:
+                remaining = self._drop_missing(group, err)
+                return fetch(remaining) if remaining else decode({})
+            with _reading("GET", f"/streamsets/{endpoint}", group[0] if len(group) == 1 else None):
+                return decode(body)
 
         frames = list(self.session.map_ordered(fetch, groups))
+        self._raise_if_all_missing(ids, f"/streamsets/{endpoint}")
         return pl.concat(frames) if frames else decode({})
 
     def interpolated(
         self, web_ids: Iterable[str], start: TimeLike, end: TimeLike, interval: str | timedelta
     ) -> pl.DataFrame:
         """Interpolated values every `interval` from start to end inclusive (VALUES_SCHEMA, ordinal 0)."""
-        t0, t1 = parse_time(start), parse_time(end)
+        t0, t1 = self._times(start, end)
         step = parse_interval(interval)
         if step.total_seconds() <= 0:
             raise ValueError(f"interval {interval!r} must be positive.")
@@ -865,7 +1053,7 @@ class PIWebAPIClient:
         self, web_ids: Iterable[str], start: TimeLike, end: TimeLike, intervals: int = 24
     ) -> pl.DataFrame:
         """Plot values (first/last/min/max/exceptions per interval, at most 5 per interval) as VALUES_SCHEMA."""
-        t0, t1 = parse_time(start), parse_time(end)
+        t0, t1 = self._times(start, end)
         if intervals * 5 > self._max_items:
             raise ValueError(
                 f"intervals={intervals} could exceed {self._max_items} values per stream: use fewer."
@@ -891,7 +1079,7 @@ class PIWebAPIClient:
         calculation_basis: str = "TimeWeighted",
     ) -> pl.DataFrame:
         """Summaries (SUMMARY_SCHEMA) per stream and type, over the whole range or per `summary_duration`."""
-        t0, t1 = parse_time(start), parse_time(end)
+        t0, t1 = self._times(start, end)
         params = [("startTime", to_pi(t0)), ("endTime", to_pi(t1)), ("calculationBasis", calculation_basis)]
         params += [("summaryType", t) for t in summary_types]
         intervals = 1
@@ -934,7 +1122,7 @@ class PIWebAPIClient:
 
     def current_values(self, web_ids: Iterable[str], time: TimeLike | None = None) -> pl.DataFrame:
         """Snapshot values (GET streamsets/value), or values at `time`, VALUES_SCHEMA."""
-        params = [] if time is None else [("time", to_pi(parse_time(time)))]
+        params = [] if time is None else [("time", to_pi(self._times(time)[0]))]
         return self._streamset_frames("value", list(web_ids), params, 1, decode_end_values)
 
 

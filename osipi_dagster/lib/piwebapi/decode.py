@@ -96,8 +96,12 @@ def _columns(chunk: StreamChunk) -> tuple[list[Any], ...]:
         good = list(map(_GOOD, items))
         quest = list(map(_QUEST, items))
         subst = list(map(_SUBST, items))
-    except KeyError:
+    except (KeyError, TypeError):
         # Some servers and channel messages omit status flags: fall back to per-key lookups with defaults.
+        # A value that is not an object, or has no Timestamp, cannot be placed in time: reject the response.
+        bad = next((v for v in items if not isinstance(v, dict) or v.get("Timestamp") is None), None)
+        if bad is not None:
+            raise malformed(f"a value without a Timestamp ({str(bad)[:80]})", chunk.web_id) from None
         ts = [v["Timestamp"] for v in items]
         vals = list(map(_GET_VALUE, items))
         good = list(map(_GET_GOOD, items))
@@ -185,10 +189,11 @@ def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
     sys_all: list[Any] = []
     any_text = False
     for chunk in chunks:
+        # _columns first: it rejects values that are not TimedValue objects, which the Errors scan assumes.
+        ts, vals, good, quest, subst, ann = _columns(chunk)
         if any(map(_HAS_ERRORS, chunk.items)):
             for value in chunk.items:
                 check_errors(value, "a value", chunk.web_id)
-        ts, vals, good, quest, subst, ann = _columns(chunk)
         ts_all += ts
         good_all += good
         quest_all += quest
@@ -213,6 +218,11 @@ def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
             sys_all += system
 
     timestamps = parse_timestamps(ts_all)
+    if timestamps.null_count():
+        # "Timestamp": null on the fast path (the key was present): same malformed value as a missing key.
+        first = int(timestamps.is_null().arg_true()[0])
+        owner = int(np.searchsorted(np.cumsum(lengths), first, side="right"))
+        raise malformed("a value with a null Timestamp", chunks[owner].web_id)
     # Ordinal: position within a run of equal timestamps of one stream (values arrive in archive order).
     ts_int = timestamps.dt.epoch("us").to_numpy()
     stream_idx = np.repeat(np.arange(len(chunks)), lengths)
@@ -256,13 +266,46 @@ def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
     return frame
 
 
+def malformed(detail: str, web_id: str | None) -> ResponseError:
+    """A body without PI Web API's documented shape: decoding it would invent or drop values, so it is an error.
+
+    Decoding does not know the request; the client adds method and path (client._located).
+    """
+    return ResponseError(
+        f"PI Web API sent a malformed response: {detail}" + (f" (web id {web_id})" if web_id else ""),
+        web_id=web_id or None,
+        advice="the body does not have PI Web API's documented shape; check the server version, proxies and logs",
+    )
+
+
+def stream_items(body: Any, what: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """The per-stream objects of a stream-set body as (web id, item): Items must be a list of objects with a WebId
+    (never rows with a null web id); per-stream Errors raise."""
+    if not isinstance(body, Mapping):
+        raise malformed(f"{what}: the body is a {type(body).__name__}, not an object", None)
+    items = body.get("Items")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise malformed(f"{what}: Items is a {type(items).__name__}, not a list", None)
+    out = []
+    for item in items:
+        web_id = item.get("WebId") if isinstance(item, Mapping) else None
+        if not isinstance(web_id, str) or not web_id:
+            raise malformed(f"{what} for a stream without a WebId ({str(item)[:80]})", None)
+        check_errors(item, what, web_id)
+        out.append((web_id, item))
+    return out
+
+
 def streamset_chunks(body: Mapping[str, Any], what: str) -> list[StreamChunk]:
     """Stream-set recorded/interpolated/plot body (or a channel message) → chunks, raising on per-stream Errors."""
     chunks = []
-    for item in body.get("Items") or []:
-        web_id = item.get("WebId") or ""
-        check_errors(item, what, web_id)
-        chunks.append(StreamChunk(web_id, item.get("Items") or [], item.get("UnitsAbbreviation")))
+    for web_id, item in stream_items(body, what):
+        values = item.get("Items")
+        if values is not None and not isinstance(values, list):
+            raise malformed(f"{what}: the stream's Items is a {type(values).__name__}, not a list", web_id)
+        chunks.append(StreamChunk(web_id, values or [], item.get("UnitsAbbreviation")))
     return chunks
 
 
@@ -274,23 +317,25 @@ def decode_streamset(body: Mapping[str, Any], what: str = "a stream") -> pl.Data
 def decode_end_values(body: Mapping[str, Any], what: str = "the end value") -> pl.DataFrame:
     """A stream-set value/end body ({Items: [{WebId, Value: TimedValue}]}) → VALUES_SCHEMA, one row per stream."""
     chunks = []
-    for item in body.get("Items") or []:
-        web_id = item.get("WebId") or ""
-        check_errors(item, what, web_id)
+    for web_id, item in stream_items(body, what):
         value = item.get("Value")
-        if isinstance(value, dict):
-            chunks.append(StreamChunk(web_id, [value], item.get("UnitsAbbreviation")))
+        if not isinstance(value, dict):
+            raise malformed(f"{what}: the stream has no TimedValue in Value", web_id)
+        chunks.append(StreamChunk(web_id, [value], item.get("UnitsAbbreviation")))
     return values_frame(chunks)
 
 
 def decode_summary(body: Mapping[str, Any]) -> pl.DataFrame:
     """A stream-set summary body → SUMMARY_SCHEMA (one row per stream, summary type and interval)."""
     rows: dict[str, list[Any]] = {k: [] for k in SUMMARY_SCHEMA}
-    for item in body.get("Items") or []:
-        web_id = item.get("WebId") or ""
-        check_errors(item, "the summary", web_id)
-        for entry in item.get("Items") or []:
-            value = entry.get("Value") or {}
+    for web_id, item in stream_items(body, "the summary"):
+        entries = item.get("Items") or []
+        if not isinstance(entries, list):
+            raise malformed(f"the summary: Items is a {type(entries).__name__}, not a list", web_id)
+        for entry in entries:
+            value = entry.get("Value") if isinstance(entry, Mapping) else None
+            if not isinstance(value, Mapping) or not value.get("Timestamp"):
+                raise malformed(f"a summary without a timestamped Value ({str(entry)[:80]})", web_id)
             check_errors(value, f"the {entry.get('Type')} summary", web_id)
             raw = value.get("Value")
             rows["web_id"].append(web_id)

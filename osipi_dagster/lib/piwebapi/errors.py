@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 
 # What an operator should do about a given status; the first line of defence for "why did my run fail?".
@@ -97,6 +98,41 @@ class CircuitOpenError(PIWebAPIError):
 
 class ResponseError(PIWebAPIError):
     """A 2xx response whose body reports a failure (WebException) or cannot be read (truncated JSON)."""
+
+
+TLS_ADVICE = "set PI_CA_BUNDLE to your CA's PEM file (or PI_VERIFY_TLS=false only for testing)"
+
+
+class TLSVerificationError(PIWebAPIError):
+    """The server's TLS certificate failed verification (untrusted CA, wrong host name, expired).
+
+    Never retried: asking again cannot make the certificate trusted, and retries would only hide the cause.
+    """
+
+    @classmethod
+    def of(
+        cls, cause: ssl.SSLCertVerificationError, *, method: str, path: str, url: str
+    ) -> TLSVerificationError:
+        """The error for `method path` on the server at `url` (its base URL), giving OpenSSL's reason."""
+        reason = cause.verify_message or cause.reason or str(cause)
+        return cls(
+            f"TLS certificate verification failed for {method} {path} at {url} ({reason})",
+            method=method,
+            path=path,
+            advice=TLS_ADVICE,
+        )
+
+
+def tls_verification_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error behind `exc` (httpx and httpcore wrap it as a cause), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _is_too_many(errors: Sequence[str]) -> bool:

@@ -29,7 +29,9 @@ from osipi_dagster.lib.piwebapi.errors import (
     CircuitOpenError,
     PIWebAPIError,
     ResponseError,
+    TLSVerificationError,
     server_messages,
+    tls_verification_failure,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,9 @@ class ClientStats:
     bytes_received: int = 0
     retries: int = 0
     values: int = 0
+    # Web ids a stream-set read skipped because the server answered 404 for them (deleted tag, stale id):
+    # web id → the server's message. Callers surface these (run metadata, logs); the other streams were read.
+    missing_web_ids: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, *, calls: int = 0, nbytes: int = 0, retries: int = 0, values: int = 0) -> None:
@@ -63,6 +68,10 @@ class ClientStats:
             self.bytes_received += nbytes
             self.retries += retries
             self.values += values
+
+    def note_missing(self, web_id: str, reason: str) -> None:
+        with self._lock:
+            self.missing_web_ids[web_id] = reason
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -75,6 +84,7 @@ class ClientStats:
     def reset(self) -> None:
         with self._lock:
             self.http_calls = self.bytes_received = self.retries = self.values = 0
+            self.missing_web_ids = {}
 
 
 class CircuitBreaker:
@@ -304,6 +314,12 @@ class HTTPSession:
             ) from None
         except httpx.ConnectError as exc:
             self.stats.add(calls=1)
+            untrusted = tls_verification_failure(exc)
+            if untrusted is not None:
+                # Not a connection problem: no retry can make the certificate trusted.
+                raise TLSVerificationError.of(
+                    untrusted, method=method, path=path, url=self.config.base_url
+                ) from None
             raise _Retryable(
                 PIWebAPIError(
                     f"cannot connect to PI Web API at {self.config.base_url} for {where} ({exc})",

@@ -5,32 +5,49 @@ The Dagster layer (osipi_dagster/defs/pi and defs/quality) turns these results i
 
 from osipi_dagster.lib.quality.audit import (
     HOUR_STATS_SCHEMA,
+    DiffTally,
+    HourStatsAccumulator,
     RowDiff,
+    cell_batches,
+    changed_cells,
     checksum_mismatches,
     count_mismatches,
     hour_stats,
-    lateness_profile,
     merge_hour_stats,
     row_diff,
     summary_per_hour,
 )
 from osipi_dagster.lib.quality.config import LateDataSettings, QualityConfigError, QualityThresholds
-from osipi_dagster.lib.quality.window import NUMERIC_POINT_TYPES, POINT_COLUMNS, Finding, WindowProfile
+from osipi_dagster.lib.quality.histogram import LogHistogram
+from osipi_dagster.lib.quality.window import (
+    NUMERIC_POINT_TYPES,
+    POINT_COLUMNS,
+    DuplicateKeyError,
+    Finding,
+    KeyOrder,
+    WindowProfile,
+)
 
 __all__ = [
     "HOUR_STATS_SCHEMA",
     "NUMERIC_POINT_TYPES",
     "POINT_COLUMNS",
+    "DiffTally",
+    "DuplicateKeyError",
     "Finding",
+    "HourStatsAccumulator",
+    "KeyOrder",
     "LateDataSettings",
+    "LogHistogram",
     "QualityConfigError",
     "QualityThresholds",
     "RowDiff",
     "WindowProfile",
+    "cell_batches",
+    "changed_cells",
     "checksum_mismatches",
     "count_mismatches",
     "hour_stats",
-    "lateness_profile",
     "merge_hour_stats",
     "row_diff",
     "summary_per_hour",

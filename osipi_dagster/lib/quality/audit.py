@@ -1,15 +1,19 @@
 """Late-data audit arithmetic: per (tag, hour) counts, totals and checksums of lake rows and of PI reads, their
 comparison, and the row-level difference a repair made (inserted / deleted / changed rows and their lateness).
+
+Memory is bounded by tags x hours (checksums) plus one batch of changed cells (row diffs), never by a whole window.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
-from osipi_dagster.lib.quality.window import good_expr
+from osipi_dagster.lib.quality.histogram import LogHistogram
+from osipi_dagster.lib.quality.window import COMPACT_EVERY, good_expr
 
 # What a recorded value is, for checksums: its key plus everything PI can edit (value, text, state, flags).
 CONTENT = [
@@ -62,7 +66,7 @@ def hour_stats(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
             pl.col("h").bitwise_xor().alias("checksum"),
         )
         .select(list(HOUR_STATS_SCHEMA))
-        .collect()
+        .collect(engine="streaming")
         .cast(dict(HOUR_STATS_SCHEMA))  # type: ignore[arg-type]
         .sort("web_id", "hour")
     )
@@ -84,6 +88,22 @@ def merge_hour_stats(parts: list[pl.DataFrame]) -> pl.DataFrame:
         .select(list(HOUR_STATS_SCHEMA))
         .sort("web_id", "hour")
     )
+
+
+@dataclass
+class HourStatsAccumulator:
+    """hour_stats of a stream of disjoint pages, folded every COMPACT_EVERY pages: one row per (tag, hour)."""
+
+    _parts: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, page: pl.DataFrame) -> None:
+        if page.height:
+            self._parts.append(hour_stats(page))
+        if len(self._parts) >= COMPACT_EVERY:
+            self._parts = [merge_hour_stats(self._parts)]
+
+    def result(self) -> pl.DataFrame:
+        return merge_hour_stats(self._parts)
 
 
 def summary_per_hour(summary: pl.DataFrame, start: datetime) -> pl.DataFrame:
@@ -165,7 +185,8 @@ def checksum_mismatches(lake: pl.DataFrame, pi: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class RowDiff:
-    """How a rewrite of a window changed it, and how late the rows that appeared arrived."""
+    """How a rewrite of a window changed it, and how late the rows that appeared arrived (p50 within the
+    LogHistogram error bound, max exact)."""
 
     inserted: int
     deleted: int
@@ -180,33 +201,93 @@ class RowDiff:
         return self.inserted + self.deleted + self.changed
 
 
+@dataclass
+class DiffTally:
+    """A repair's row diff, accumulated over batches of changed (tag, hour) cells plus the rows of unchanged
+    cells, so only the cells that changed are ever read row by row."""
+
+    ingested_at: datetime
+    inserted: int = 0
+    deleted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    tags: set[str] = field(default_factory=set)
+    lateness: LogHistogram = field(default_factory=LogHistogram)
+
+    def add(self, before: pl.DataFrame, after: pl.DataFrame) -> None:
+        """Row-level diff of one batch: the same cells' rows before and after the rewrite (KEY + CONTENT)."""
+
+        def keyed(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.select(*KEY, row_hash().alias("h"))
+
+        joined = keyed(before).join(keyed(after), on=KEY, how="full", coalesce=True, suffix="_new")
+        inserted = joined.filter(pl.col("h").is_null())
+        deleted = joined.filter(pl.col("h_new").is_null())
+        changed = joined.filter(
+            pl.col("h").is_not_null() & pl.col("h_new").is_not_null() & (pl.col("h") != pl.col("h_new"))
+        )
+        self.inserted += inserted.height
+        self.deleted += deleted.height
+        self.changed += changed.height
+        self.unchanged += joined.height - inserted.height - deleted.height - changed.height
+        for part in (inserted, deleted, changed):
+            self.tags.update(part["web_id"].unique().to_list())
+        if inserted.height:
+            # Lateness of an inserted row = ingestion time - its timestamp: how long a buffer held it (at most).
+            ingested_us = int(self.ingested_at.timestamp() * 1_000_000)
+            ts_us = inserted["timestamp"].dt.epoch("us").to_numpy()
+            self.lateness.add((ingested_us - ts_us).astype(np.float64) / 1e6)
+
+    def result(self) -> RowDiff:
+        return RowDiff(
+            inserted=self.inserted,
+            deleted=self.deleted,
+            changed=self.changed,
+            unchanged=self.unchanged,
+            tags_changed=sorted(self.tags),
+            lateness_p50_s=self.lateness.quantile(0.5),
+            lateness_max_s=self.lateness.max,
+        )
+
+
 def row_diff(before: pl.DataFrame, after: pl.DataFrame, ingested_at: datetime) -> RowDiff:
-    """Compare the window's rows before and after a rewrite by key. Lateness of an inserted row = when it was
-    ingested minus its timestamp: for a backdated value that is how long the PI buffer held it (at most)."""
+    """Compare the window's rows before and after a rewrite by key (one batch of DiffTally)."""
+    tally = DiffTally(ingested_at)
+    tally.add(before, after)
+    return tally.result()
 
-    def keyed(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.select(*KEY, row_hash().alias("h"))
 
-    joined = keyed(before).join(keyed(after), on=KEY, how="full", coalesce=True, suffix="_new")
-    inserted = joined.filter(pl.col("h").is_null())
-    deleted = joined.filter(pl.col("h_new").is_null())
-    changed = joined.filter(
-        pl.col("h").is_not_null() & pl.col("h_new").is_not_null() & (pl.col("h") != pl.col("h_new"))
+def changed_cells(before: pl.DataFrame, after: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """(web_id, hour, rows) of the (tag, hour) cells whose checksum or row count differs between two
+    HOUR_STATS_SCHEMA frames (rows = before + after, the cost of diffing the cell), and the rows of the cells that
+    are identical (their rows count as unchanged without being read)."""
+    cells = checksum_mismatches(before, after).select(
+        "web_id", "hour", (pl.col("lake_rows") + pl.col("pi_rows")).alias("rows")
     )
-    tags = pl.concat([inserted["web_id"], deleted["web_id"], changed["web_id"]]).unique().sort().to_list()
-    late = (
-        pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")) - inserted["timestamp"]
-    ).dt.total_microseconds()
-    late_s = inserted.select(late / 1e6).to_series() if inserted.height else pl.Series([], dtype=pl.Float64)
-    return RowDiff(
-        inserted=inserted.height,
-        deleted=deleted.height,
-        changed=changed.height,
-        unchanged=joined.height - inserted.height - deleted.height - changed.height,
-        tags_changed=tags,
-        lateness_p50_s=float(late_s.median()) if late_s.len() else None,  # type: ignore[arg-type]
-        lateness_max_s=float(late_s.max()) if late_s.len() else None,  # type: ignore[arg-type]
-    )
+    same = before.join(cells.select("web_id", "hour"), on=["web_id", "hour"], how="anti")
+    return cells, int(same["rows"].sum())
+
+
+def cell_batches(cells: pl.DataFrame, max_rows: int) -> list[pl.DataFrame]:
+    """Split changed cells (web_id, hour, rows) into batches of whole tags holding at most `max_rows` rows each
+    (a single tag bigger than that is its own batch, split by hour)."""
+    per_tag = cells.group_by("web_id").agg(pl.col("rows").sum()).sort("web_id")
+    batches: list[pl.DataFrame] = []
+    current: list[str] = []
+    size = 0
+    for web_id, rows in per_tag.iter_rows():
+        if rows > max_rows:
+            tag_cells = cells.filter(pl.col("web_id") == web_id).sort("hour")
+            batches += [tag_cells.slice(i, 1) for i in range(tag_cells.height)]
+            continue
+        if current and size + rows > max_rows:
+            batches.append(cells.filter(pl.col("web_id").is_in(current)))
+            current, size = [], 0
+        current.append(web_id)
+        size += rows
+    if current:
+        batches.append(cells.filter(pl.col("web_id").is_in(current)))
+    return batches
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
@@ -216,17 +297,3 @@ def hours_between(start: datetime, end: datetime) -> list[datetime]:
         out.append(t)
         t += timedelta(hours=1)
     return out
-
-
-def lateness_profile(timestamps: pl.Series, ingested_at: datetime) -> dict[str, float]:
-    """Seconds between each value's timestamp and its ingestion (p50, p95, max): for an on-time hourly run this is
-    the schedule's lag plus the hour; values far above it arrived late (buffered) or were backfilled."""
-    if timestamps.len() == 0:
-        return {}
-    ages = (pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")) - pl.col("t")).dt.total_microseconds() / 1e6
-    s = pl.DataFrame({"t": timestamps}).select(ages.alias("age")).to_series()
-    return {
-        "p50": round(float(s.quantile(0.5)), 3),  # type: ignore[arg-type]
-        "p95": round(float(s.quantile(0.95)), 3),  # type: ignore[arg-type]
-        "max": round(float(s.max()), 3),  # type: ignore[arg-type]
-    }

@@ -84,28 +84,40 @@ class LateDataSettings:
     `lookback_hours`: materialized hours (counted back from the newest one) compared with PI's per-hour summary
     Count and Total (cheap: one summary call per stream group). `checksum_hours`: the newest of those hours are also
     re-read and compared row by row through a checksum (catches edits that keep count and total, flag changes and
-    system states). `event_frame_days`: days whose in-progress event frames are watched until they close.
+    system states). `watch_event_frames`: every event frame stored in progress is re-checked each tick, whatever its
+    age (one batch call for all), until it closes; a frame may stay open for weeks.
     """
 
     lookback_hours: int = 24
     checksum_hours: int = 6
-    event_frame_days: int = 7
+    watch_event_frames: bool = True
 
     ENV: ClassVar[dict[str, str]] = {
         "lookback_hours": "OSIPI_LATE_DATA_LOOKBACK_HOURS",
         "checksum_hours": "OSIPI_LATE_DATA_CHECKSUM_HOURS",
-        "event_frame_days": "OSIPI_LATE_DATA_EVENT_FRAME_DAYS",
+        "watch_event_frames": "OSIPI_LATE_DATA_EVENT_FRAMES",
     }
+    # Replaced by OSIPI_LATE_DATA_EVENT_FRAMES: an age limit silently dropped frames that stayed open longer.
+    REMOVED: ClassVar[str] = "OSIPI_LATE_DATA_EVENT_FRAME_DAYS"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LateDataSettings:
         env = os.environ if environ is None else environ
+        if env.get(cls.REMOVED, "").strip():
+            raise QualityConfigError(
+                f"{cls.REMOVED} is no longer used: every in-progress event frame is re-checked until it closes, "
+                f"whatever its age. Unset it; set {cls.ENV['watch_event_frames']}=false to stop watching frames."
+            )
         lookback = int(_number(env, cls.ENV["lookback_hours"], 24, 1, 24 * 90, integer=True))
         checksum = int(_number(env, cls.ENV["checksum_hours"], 6, 0, 24 * 90, integer=True))
-        days = int(_number(env, cls.ENV["event_frame_days"], 7, 0, 366, integer=True))
         if checksum > lookback:
             raise QualityConfigError(
                 f"OSIPI_LATE_DATA_CHECKSUM_HOURS={checksum} exceeds OSIPI_LATE_DATA_LOOKBACK_HOURS={lookback}; "
                 "checksummed hours are a subset of the audited ones."
             )
-        return cls(lookback_hours=lookback, checksum_hours=checksum, event_frame_days=days)
+        var = cls.ENV["watch_event_frames"]
+        raw = env.get(var, "").strip().lower()
+        if raw not in ("", "true", "false", "1", "0", "yes", "no"):
+            raise QualityConfigError(f"{var}={raw!r} is not a boolean; use true or false.")
+        watch = raw in ("", "true", "1", "yes")
+        return cls(lookback_hours=lookback, checksum_hours=checksum, watch_event_frames=watch)

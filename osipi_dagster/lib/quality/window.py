@@ -1,11 +1,13 @@
-"""Data quality profile of one landed pi_timeseries window, accumulated page by page while the window streams in.
+"""Data quality profile of one landed pi_timeseries window, accumulated page by page while the window streams in,
+and the per-tag key-order guard that stops duplicate keys before they reach the lake.
 
-Bounded memory: one aggregate row per tag, one per system-state name, and an 8-byte key hash per row for duplicates.
+Bounded memory whatever the window length: one aggregate row per tag, one per system-state name, one last key per tag.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -15,6 +17,9 @@ NUMERIC_POINT_TYPES = ("Float16", "Float32", "Float64", "Int16", "Int32")
 # Columns of the point catalogue the profile needs (pi_points current rows).
 POINT_COLUMNS = ["web_id", "tag", "point_type", "span", "zero"]
 KEY = ["web_id", "timestamp", "ordinal"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Folded per-tag aggregates are compacted every this many pages, so state stays one row per tag (not per page).
+COMPACT_EVERY = 32
 
 _PER_TAG = {
     "rows": pl.Int64,
@@ -44,6 +49,78 @@ class Finding:
     figures: dict[str, object] = field(default_factory=dict)
 
 
+class DuplicateKeyError(ValueError):
+    """A page repeats (or goes back before) keys already delivered for a tag; raised before the page is written."""
+
+    def __init__(self, offending: int, web_ids: list[str], example: dict[str, object]) -> None:
+        self.offending = offending
+        self.web_ids = web_ids
+        self.example = example
+        super().__init__(
+            f"pi_timeseries landing stopped before the Delta commit: {offending} row(s) of {len(web_ids)} tag(s) "
+            f"repeat or precede a (timestamp, ordinal) already landed for the same tag, e.g. web_id="
+            f"{example['web_id']} timestamp={example['timestamp']} ordinal={example['ordinal']} (tag's previous "
+            f"key: {example['previous']}). PI Web API or the client delivered a stream twice or out of order; "
+            "nothing of this window was written. Rerun the partition; if it repeats, report the client bug."
+        )
+
+
+def _key_expr() -> pl.Expr:
+    # (timestamp µs, ordinal) as one sortable Int128: ordinal is Int32, so 32 bits below the timestamp hold it.
+    return pl.col("timestamp").dt.epoch("us").cast(pl.Int128) * (1 << 32) + pl.col("ordinal").cast(pl.Int128)
+
+
+@dataclass
+class KeyOrder:
+    """Per tag, the greatest (timestamp, ordinal) landed so far. The client yields every stream in archive order
+    (frames per stream group and time window, in time order), so a unique window has strictly increasing keys per
+    tag; any key not above its tag's running maximum is a duplicate (or a reordering, which we refuse as well).
+    Memory: one Int128 per tag, however long the window."""
+
+    _last: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"web_id": pl.Utf8, "_prev": pl.Int128})
+    )
+    rows: int = 0
+
+    def check(self, page: pl.DataFrame) -> None:
+        """Raise DuplicateKeyError if any row of `page` is not after every earlier key of its tag; else remember
+        the page's greatest key per tag."""
+        if page.height == 0:
+            return
+        keyed = (
+            page.select(*KEY, _key_expr().alias("_k"))
+            .join(self._last, on="web_id", how="left", maintain_order="left")
+            .with_columns(
+                pl.max_horizontal(pl.col("_k").cum_max().shift(1).over("web_id"), pl.col("_prev")).alias(
+                    "_max"
+                )
+            )
+        )
+        bad = keyed.filter(pl.col("_k") <= pl.col("_max"))
+        if bad.height:
+            first = bad.row(0, named=True)
+            prev = int(first["_max"])
+            prev_ts = EPOCH + timedelta(microseconds=prev >> 32)
+            previous = f"{prev_ts.isoformat()} ordinal {prev & 0xFFFFFFFF}"
+            raise DuplicateKeyError(
+                bad.height,
+                bad["web_id"].unique(maintain_order=True).to_list(),
+                {
+                    "web_id": first["web_id"],
+                    "timestamp": first["timestamp"],
+                    "ordinal": first["ordinal"],
+                    "previous": previous,
+                },
+            )
+        self.rows += page.height
+        page_max = keyed.group_by("web_id").agg(pl.col("_k").max().alias("_prev"))
+        self._last = pl.concat([self._last, page_max]).group_by("web_id").agg(pl.col("_prev").max())
+
+    @property
+    def tags(self) -> int:
+        return self._last.height
+
+
 @dataclass
 class WindowProfile:
     """Add landed pages with `add`; `findings` evaluates every quality rule against `thresholds`.
@@ -54,13 +131,16 @@ class WindowProfile:
 
     points: pl.DataFrame
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
+    keys: KeyOrder = field(default_factory=KeyOrder)
     _parts: list[pl.DataFrame] = field(default_factory=list)
     _states: list[pl.DataFrame] = field(default_factory=list)
-    _key_hashes: list[pl.Series] = field(default_factory=list)
 
     def add(self, page: pl.DataFrame) -> None:
+        """Profile one page. Raises DuplicateKeyError (and profiles nothing of the page) when the page repeats a
+        key: callers add a page before writing it, so a duplicate never reaches the lake."""
         if page.height == 0:
             return
+        self.keys.check(page)
         tol = self.thresholds.span_tolerance
         bounds = self.points.select("web_id", "point_type", "span", "zero")
         numeric_good = (
@@ -92,17 +172,27 @@ class WindowProfile:
             .group_by(pl.col("value_text").fill_null("(unnamed)").alias("state"))
             .agg(pl.len().cast(pl.Int64).alias("count"))
         )
-        self._key_hashes.append(page.select(pl.struct(KEY).hash(0x05157)).to_series())
+        if len(self._parts) >= COMPACT_EVERY:
+            self._parts = [self._fold_tags()]
+            self._states = [self._fold_states()]
 
-    def per_tag(self) -> pl.DataFrame:
-        """One row per requested tag (and any unexpected web id that landed): counts, shares, min/max."""
+    def _fold_tags(self) -> pl.DataFrame:
         empty = pl.DataFrame(schema={"web_id": pl.Utf8, **_PER_TAG})
         landed = pl.concat(self._parts) if self._parts else empty
-        landed = landed.group_by("web_id").agg(
+        return landed.group_by("web_id").agg(
             *(pl.col(c).sum() for c in _PER_TAG if c not in ("vmin", "vmax")),
             pl.col("vmin").min(),
             pl.col("vmax").max(),
         )
+
+    def _fold_states(self) -> pl.DataFrame:
+        if not self._states:
+            return pl.DataFrame(schema={"state": pl.Utf8, "count": pl.Int64})
+        return pl.concat(self._states).group_by("state").agg(pl.col("count").sum())
+
+    def per_tag(self) -> pl.DataFrame:
+        """One row per requested tag (and any unexpected web id that landed): counts, shares, min/max."""
+        landed = self._fold_tags()
         tags = self.points.select("web_id", "tag", "point_type")
         return (
             tags.join(landed, on="web_id", how="full", coalesce=True)
@@ -112,16 +202,8 @@ class WindowProfile:
         )
 
     def system_states(self) -> dict[str, int]:
-        if not self._states:
-            return {}
-        states = pl.concat(self._states).group_by("state").agg(pl.col("count").sum()).sort("state")
+        states = self._fold_states().sort("state")
         return {str(k): int(v) for k, v in states.iter_rows()}
-
-    def duplicate_keys(self) -> int:
-        """Rows whose (web_id, timestamp, ordinal) occurs more than once in the window (all copies counted)."""
-        if not self._key_hashes:
-            return 0
-        return int(pl.concat(self._key_hashes).is_duplicated().sum())
 
     def good_counts(self) -> pl.DataFrame:
         """web_id, good: what PI's summary Count should report per tag for the window."""
@@ -203,6 +285,6 @@ class WindowProfile:
                 "max_no_data_share": t.max_no_data_share,
             },
         )
-        dups = self.duplicate_keys()
-        out["unique_keys"] = Finding(dups == 0, dups, [], {"rows": rows})
+        # A duplicate raised DuplicateKeyError in `add` (the run fails before its commit); what got here is unique.
+        out["unique_keys"] = Finding(True, 0, [], {"rows": rows, "keys_checked": self.keys.rows})
         return out

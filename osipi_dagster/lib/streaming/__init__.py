@@ -8,11 +8,18 @@ from osipi_dagster.lib.streaming.landing import (
     STREAM_SOURCE,
     STREAMED_SCHEMA,
     LandingReport,
+    MergeOutcome,
+    archive_owned,
     insert_absent,
     land_segments,
-    reconciled_hours,
 )
-from osipi_dagster.lib.streaming.listener import ChannelListener, ListenerStats, listen, tags_matching
+from osipi_dagster.lib.streaming.listener import (
+    ChannelListener,
+    ListenerStats,
+    channel_groups,
+    listen,
+    tags_matching,
+)
 from osipi_dagster.lib.streaming.spool import SPOOL_SCHEMA, Segment, Spool, SpoolError, SpoolReader
 
 __all__ = [
@@ -22,13 +29,15 @@ __all__ = [
     "ChannelListener",
     "LandingReport",
     "ListenerStats",
+    "MergeOutcome",
     "Segment",
     "Spool",
     "SpoolError",
     "SpoolReader",
+    "archive_owned",
+    "channel_groups",
     "insert_absent",
     "land_segments",
     "listen",
-    "reconciled_hours",
     "tags_matching",
 ]

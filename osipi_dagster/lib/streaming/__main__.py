@@ -19,7 +19,12 @@ import polars as pl
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.settings import Settings, SettingsError
-from osipi_dagster.lib.streaming.listener import TAGS_SCHEMA, ChannelListener, tags_matching
+from osipi_dagster.lib.streaming.listener import (
+    DEFAULT_LATE_ALLOWANCE_S,
+    TAGS_SCHEMA,
+    ChannelListener,
+    tags_matching,
+)
 from osipi_dagster.lib.streaming.spool import Spool, SpoolError
 
 
@@ -36,7 +41,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tag-filter", help="PI name filter over current pi_points rows (default: PI_TAG_FILTER)"
     )
     lp.add_argument("--lake", help="lake root holding pi_points (default: OSIPI_LAKE_URI)")
-    lp.add_argument("--channel-size", type=int, default=1000, help="streams per WebSocket channel")
+    lp.add_argument(
+        "--channel-size",
+        type=int,
+        default=None,
+        help="at most this many streams per WebSocket channel (default: as many as fit --max-url-bytes)",
+    )
+    lp.add_argument(
+        "--max-url-bytes",
+        type=int,
+        default=None,
+        help="longest channel upgrade URL (default: the client's max_url_bytes, 8000; IIS allows 16384)",
+    )
+    lp.add_argument(
+        "--late-allowance",
+        type=float,
+        default=DEFAULT_LATE_ALLOWANCE_S,
+        help="seconds re-read before each stream's coverage on every (re)connect, for values delivered late",
+    )
     lp.add_argument("--heartbeat-rate", type=int, default=5, help="empty server polls per heartbeat")
     lp.add_argument(
         "--silence-timeout", type=float, default=30.0, help="seconds without any message → reconnect"
@@ -85,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     except SpoolError as exc:
         print(f"listener: {exc}", file=sys.stderr)
         return 2
-    with spool, PIWebAPIClient(ClientConfig.from_settings(settings)) as client:
+    overrides = {} if args.max_url_bytes is None else {"max_url_bytes": args.max_url_bytes}
+    with spool, PIWebAPIClient(ClientConfig.from_settings(settings, **overrides)) as client:
         listener = ChannelListener(
             client,
             spool,
@@ -93,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             channel_size=args.channel_size,
             heartbeat_rate=args.heartbeat_rate,
             silence_timeout_s=args.silence_timeout,
+            late_allowance_s=args.late_allowance,
         )
         logging.getLogger(__name__).info(
             "listening to %d streams in %d channels; spool %s (recovered %d records)",

@@ -1,7 +1,7 @@
 """Micro-batch landing: spool segments → the `pi_timeseries` Delta table as `source = "stream"` rows.
 
-Owns the insert-if-absent merge on (web_id, timestamp, ordinal), the rule that hours already reconciled from the
-archive are never touched by streamed rows, idempotence per segment, and the latency figures of each batch.
+Owns the insert-if-absent merge on (web_id, timestamp, ordinal), the rule that (hour, stream) pairs already reconciled
+from the archive are never touched by streamed rows, idempotence per segment, and the latency figures of each batch.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties
-from deltalake.exceptions import CommitFailedError
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from osipi_dagster.lib.lake import DeltaTableRef, Lake, LakeConflictError
 from osipi_dagster.lib.lake.predicates import timestamp_literal
@@ -33,6 +33,11 @@ STREAMED_SCHEMA = pl.Schema(
     {**VALUES_SCHEMA, "tag": pl.Utf8, "ingested_at": UTC_US, "date": pl.Date, "source": pl.Utf8}
 )
 MERGE_ATTEMPTS = 6
+# Commit metadata of every streamed batch: which segments, and the `ingested_at` stamp its rows carry, so the
+# commit time of any streamed row can be found in the Delta log (the benchmark's per-value latency uses it).
+BATCH_LABEL_KEY = "osipi.stream_batch"
+INGESTED_AT_KEY = "osipi.ingested_at"
+OWNED_SCHEMA = pl.Schema({"hour": UTC_US, "web_id": pl.Utf8})
 
 
 @dataclass
@@ -48,6 +53,7 @@ class LandingReport:
     superseded_by_archive: int = 0
     inserted: int = 0
     already_present: int = 0
+    merge_attempts: int = 0
     delta_version: int | None = None
     first_timestamp: datetime | None = None
     last_timestamp: datetime | None = None
@@ -61,6 +67,16 @@ class LandingReport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class MergeOutcome:
+    """Result of `insert_absent`: rows inserted, rows refused because the archive owns them, the commit."""
+
+    inserted: int
+    superseded: int
+    version: int | None
+    attempts: int
+
+
 def _quantiles(values: pl.Series) -> tuple[float | None, float | None]:
     if values.is_empty():
         return None, None
@@ -68,68 +84,126 @@ def _quantiles(values: pl.Series) -> tuple[float | None, float | None]:
     return round(float(secs.quantile(0.5, "linear")), 3), round(float(secs.quantile(0.95, "linear")), 3)
 
 
-def reconciled_hours(ref: DeltaTableRef, frame: pl.DataFrame) -> pl.Series:
-    """UTC hours of `frame` for which the table already holds archive rows: those windows were replaced by the
-    recorded partition, which is the truth there, so streamed rows must not be added to them."""
-    if not ref.exists() or frame.is_empty():
-        return pl.Series("hour", [], dtype=UTC_US)
-    lo, hi = frame["timestamp"].min(), frame["timestamp"].max()
-    scan = ref.scan().filter(
-        pl.col("date").is_in(frame["date"].unique().implode())
-        & (pl.col("timestamp") >= pl.lit(lo, dtype=UTC_US).dt.truncate("1h"))
-        & (pl.col("timestamp") <= hi)
-    )
-    # Rows written before the `source` column existed can only come from the recorded landing.
-    if "source" in ref.schema().names:
-        scan = scan.filter(pl.col("source").is_null() | (pl.col("source") != STREAM_SOURCE))
-    return scan.select(pl.col("timestamp").dt.truncate("1h").alias("hour")).unique().collect()["hour"]
+def archive_owned(snapshot: DeltaTable, frame: pl.DataFrame) -> pl.DataFrame:
+    """(hour, web_id) pairs of `frame` that this table version gives to the archive: streamed rows must not go there.
 
-
-def insert_absent(ref: DeltaTableRef, frame: pl.DataFrame, *, label: str) -> tuple[int, int | None]:
-    """Insert rows whose key is not in the table yet (one commit); returns (rows inserted, Delta version).
-
-    An existing row always wins, so a replayed segment or an overlap with archive rows inserts nothing.
+    An hour is reconciled when the recorded partition replaced it (it holds archive rows); a stream belongs to the
+    archive there when the archive has rows of it in the batch's hours. A stream the recorded landing does not
+    read (outside PI_TAG_FILTER) never has archive rows, so its streamed rows are always kept. Rows written before
+    the `source` column existed can only come from the recorded landing.
     """
     if frame.is_empty():
-        return 0, None
-    if not ref.exists():
-        result = ref.append(frame, partition_by=["date"])
-        return frame.height, result.version
-    source = pa.table(frame.to_arrow())
+        return pl.DataFrame(schema=OWNED_SCHEMA)
+    hour = pl.col("timestamp").dt.truncate("1h")
+    lo = frame.select(hour.min()).item()
+    hi = frame.select(hour.max()).item() + timedelta(hours=1)
+    scan = pl.scan_delta(snapshot).filter(
+        pl.col("date").is_in(frame["date"].unique().implode())
+        & (pl.col("timestamp") >= pl.lit(lo, dtype=UTC_US))
+        & (pl.col("timestamp") < pl.lit(hi, dtype=UTC_US))
+    )
+    if "source" in snapshot.schema().to_arrow().names:
+        scan = scan.filter(pl.col("source").is_null() | (pl.col("source") != STREAM_SOURCE))
+    archive = scan.select(hour.alias("hour"), "web_id").unique().collect()
+    if archive.is_empty():
+        return pl.DataFrame(schema=OWNED_SCHEMA)
+    hours = archive.select("hour").unique()
+    streams = archive.select("web_id").unique().join(frame.select("web_id").unique(), on="web_id")
+    return hours.join(streams, how="cross").select(list(OWNED_SCHEMA)).cast(dict(OWNED_SCHEMA))
+
+
+def _merge_predicate(frame: pl.DataFrame) -> str:
     dates = ", ".join(f"'{d.isoformat()}'" for d in sorted(frame["date"].unique().to_list()))
     lo, hi = frame["timestamp"].min(), frame["timestamp"].max()
     # Partition and timestamp bounds on the target let delta-rs prune to the files that can hold these keys.
-    predicate = (
+    return (
         f"t.date IN ({dates}) AND t.timestamp >= {timestamp_literal(lo)} "
         f"AND t.timestamp <= {timestamp_literal(hi)} AND " + " AND ".join(f"t.{k} = s.{k}" for k in KEY)
     )
+
+
+def insert_absent(
+    ref: DeltaTableRef,
+    frame: pl.DataFrame,
+    *,
+    label: str,
+    before_merge: Callable[[int], None] | None = None,
+) -> MergeOutcome:
+    """Insert the rows whose key is absent and whose (hour, web_id) the archive does not own, in one commit.
+
+    Ownership is decided on the same table snapshot the merge runs on, once per attempt: a concurrent commit (the
+    hourly replace) makes the merge's commit fail, and the retry decides again on the new version, so streamed rows
+    can never slip into an hour the archive took in between. An existing row always wins, so a replayed segment
+    inserts nothing. `before_merge(attempt)` runs between the ownership decision and the merge (a test seam).
+    """
+    if frame.is_empty():
+        return MergeOutcome(0, 0, None, 0)
+    options = dict(ref.storage_options) or None
+    stamp = frame["ingested_at"].max()
+    commit = CommitProperties(
+        custom_metadata={BATCH_LABEL_KEY: label, INGESTED_AT_KEY: stamp.isoformat() if stamp else ""}
+    )
     for attempt in range(1, MERGE_ATTEMPTS + 1):
+        if attempt > 1:
+            time.sleep(random.uniform(0.05, 0.2 * attempt))  # jitter spreads competing writers apart
+        if not ref.exists():
+            if before_merge is not None:
+                before_merge(attempt)
+            try:
+                # mode="error": if another writer created the table meanwhile, decide ownership again against it.
+                write_deltalake(
+                    ref.uri,
+                    pa.table(frame.to_arrow()),
+                    mode="error",
+                    partition_by=["date"],
+                    storage_options=options,
+                    commit_properties=commit,
+                )
+            except (DeltaError, OSError) as exc:
+                if ref.exists():
+                    continue
+                raise LakeConflictError(
+                    f"creating {ref.uri} for streamed batch {label} failed: {exc}"
+                ) from exc
+            return MergeOutcome(frame.height, 0, 0, attempt)
+        snapshot = ref.delta()
+        owned = archive_owned(snapshot, frame)
+        keep = frame.join(
+            owned,
+            left_on=[pl.col("timestamp").dt.truncate("1h"), "web_id"],
+            right_on=["hour", "web_id"],
+            how="anti",
+        )
+        superseded = frame.height - keep.height
+        if before_merge is not None:
+            before_merge(attempt)
+        if keep.is_empty():
+            return MergeOutcome(0, superseded, None, attempt)
         try:
             metrics = (
-                ref.delta()
-                .merge(
-                    source,
-                    predicate,
+                snapshot.merge(
+                    pa.table(keep.to_arrow()),
+                    _merge_predicate(keep),
                     source_alias="s",
                     target_alias="t",
                     merge_schema=True,
-                    commit_properties=CommitProperties(custom_metadata={"osipi.stream_batch": label}),
+                    commit_properties=commit,
                 )
                 .when_not_matched_insert_all()
                 .execute()
             )
         except CommitFailedError as exc:
-            # A concurrent commit (e.g. the hourly replace) touched the same files: re-read and retry.
-            if attempt == MERGE_ATTEMPTS:
-                raise LakeConflictError(
-                    f"streamed batch {label} lost the commit race {attempt} times on {ref.uri}: {exc}"
-                ) from exc
-            time.sleep(random.uniform(0.05, 0.2 * attempt))
+            # Someone committed after our snapshot (e.g. the hourly replace): decide ownership again on the new one.
+            log.info(
+                "streamed batch %s: concurrent commit on %s (attempt %d): %s", label, ref.uri, attempt, exc
+            )
             continue
         inserted = int(metrics.get("num_target_rows_inserted", 0))
-        version = ref.version() if inserted else None
-        return inserted, version
-    raise AssertionError("unreachable")
+        return MergeOutcome(inserted, superseded, snapshot.version() if inserted else None, attempt)
+    raise LakeConflictError(
+        f"streamed batch {label} lost the commit race {MERGE_ATTEMPTS} times on {ref.uri}: "
+        "another writer commits to the same dates continuously; rerun the batch"
+    )
 
 
 def land_segments(
@@ -139,6 +213,7 @@ def land_segments(
     *,
     table: str = TIMESERIES_TABLE,
     ingested_at: datetime | None = None,
+    before_merge: Callable[[int], None] | None = None,
 ) -> LandingReport:
     """Land exactly these spool segments into `table`, then mark them landed.
 
@@ -168,15 +243,16 @@ def land_segments(
             pl.col("timestamp").dt.date().alias("date"),
             pl.lit(STREAM_SOURCE).alias("source"),
         )
-        done = reconciled_hours(ref, rows)
-        keep = rows.filter(~pl.col("timestamp").dt.truncate("1h").is_in(done.implode()))
-        report.superseded_by_archive = rows.height - keep.height
-        label = f"{names[0]}..{names[-1]}"
-        report.inserted, report.delta_version = insert_absent(
-            ref, keep.select(list(STREAMED_SCHEMA)).cast(dict(STREAMED_SCHEMA)), label=label
+        outcome = insert_absent(
+            ref,
+            rows.select(list(STREAMED_SCHEMA)).cast(dict(STREAMED_SCHEMA)),
+            label=f"{names[0]}..{names[-1]}",
+            before_merge=before_merge,
         )
-        report.already_present = keep.height - report.inserted
-        report.first_timestamp, report.last_timestamp = keep["timestamp"].min(), keep["timestamp"].max()
+        report.inserted, report.delta_version = outcome.inserted, outcome.version
+        report.superseded_by_archive, report.merge_attempts = outcome.superseded, outcome.attempts
+        report.already_present = rows.height - report.superseded_by_archive - report.inserted
+        report.first_timestamp, report.last_timestamp = rows["timestamp"].min(), rows["timestamp"].max()
         landed_us = to_us(datetime.now(UTC))
         waited = pl.lit(landed_us) - pl.col("received_at").dt.epoch("us")
         lat = batch.filter(pl.col("origin") == "channel").select(pl.col("lag_us") + waited)

@@ -1,19 +1,22 @@
 """Channel listener: PI Web API stream-set channels → the durable spool, gap-free across drops and restarts.
 
-Owns tag selection for streaming, one WebSocket per channel of `channel_size` streams (reconnect with backoff,
-heartbeat/silence detection), and the catch-up read of recorded values for every span not covered by the spool.
+Owns tag selection for streaming, splitting streams into channels whose upgrade URL fits the client's URL limit, one
+WebSocket per channel (reconnect with backoff, heartbeat/silence detection), and the catch-up read of recorded values
+for every span the spool does not cover, re-reading a late-data allowance before it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import orjson
 import polars as pl
@@ -21,13 +24,77 @@ import websockets
 from websockets.sync.client import connect
 
 from osipi_dagster.lib.lake import Lake
-from osipi_dagster.lib.piwebapi import AuthenticationError, PIWebAPIClient, PIWebAPIError
+from osipi_dagster.lib.piwebapi import (
+    AuthenticationError,
+    ClientConfig,
+    PIWebAPIClient,
+    PIWebAPIError,
+    TLSVerificationError,
+)
 from osipi_dagster.lib.piwebapi.channels import ChannelStream, channel_message_frame
-from osipi_dagster.lib.streaming.spool import SPOOL_SCHEMA, Spool, from_us, to_us
+from osipi_dagster.lib.piwebapi.errors import tls_verification_failure
+from osipi_dagster.lib.streaming.spool import SPOOL_SCHEMA, Spool, to_us
 
 log = logging.getLogger(__name__)
 
 TAGS_SCHEMA = pl.Schema({"web_id": pl.Utf8, "tag": pl.Utf8})
+# Buffered PI interfaces deliver values late (after a network outage, minutes late); every (re)connect re-reads
+# this much before each stream's coverage, and landing drops what is already in the lake by key.
+DEFAULT_LATE_ALLOWANCE_S = 300.0
+
+
+def channel_groups(
+    config: ClientConfig,
+    web_ids: Sequence[str],
+    *,
+    heartbeat_rate: int | None = 5,
+    max_streams: int | None = None,
+) -> list[list[str]]:
+    """Split streams into channels whose upgrade URL (`/streamsets/channel?webId=..`) fits `config.max_url_bytes`.
+
+    The byte count is taken from the URL the channel really opens (ChannelStream.url), so WebId length, escaping
+    and the extra parameters are all included; `max_streams` optionally caps streams per channel as well.
+    """
+    if not web_ids:
+        return []
+    if max_streams is not None and max_streams < 1:
+        raise ValueError(f"max_streams must be at least 1, got {max_streams}")
+
+    def cost(w: str) -> int:
+        return len(f"webId={quote(w, safe='')}&".encode())
+
+    first = ChannelStream(config, [web_ids[0]], heartbeat_rate=heartbeat_rate).url(False)
+    fixed = len(first.encode()) - cost(web_ids[0])
+    limit = config.max_url_bytes
+    groups: list[list[str]] = []
+    current: list[str] = []
+    size = fixed
+    for w in web_ids:
+        c = cost(w)
+        if fixed + c > limit:
+            raise ValueError(
+                f"the channel URL for WebId {w!r} alone is {fixed + c} bytes, over max_url_bytes={limit}: "
+                "raise the client's max_url_bytes (and the server's URL limit) or subscribe with shorter WebIds"
+            )
+        if current and (size + c > limit or len(current) == max_streams):
+            groups.append(current)
+            current, size = [], fixed
+        current.append(w)
+        size += c
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _lookback_groups(starts: dict[str, datetime], now: datetime) -> list[tuple[datetime, list[str]]]:
+    """Group streams by how far back their catch-up read starts (powers of two of the look-back in seconds), so
+    one read per group over-reads at most twice a stream's own span: a quiet stream covered hours ago must not make
+    every busy stream re-read hours of values."""
+    buckets: dict[int, list[str]] = {}
+    for w, start in starts.items():
+        seconds = max(1.0, (now - start).total_seconds())
+        buckets.setdefault(int(math.log2(seconds)), []).append(w)
+    return [(min(starts[w] for w in ids), ids) for _, ids in sorted(buckets.items())]
 
 
 def tags_matching(lake: Lake, tag_filter: str, table: str = "pi_points") -> pl.DataFrame:
@@ -70,11 +137,13 @@ class ListenerStats:
 
 
 class ChannelListener:
-    """Subscribe `tags` (web_id, tag) in channels of `channel_size` streams and spool everything they deliver.
+    """Subscribe `tags` (web_id, tag) in channels that fit the client's URL limit and spool everything they deliver.
 
-    On every (re)connect the listener first reads recorded values for the span each stream's spool coverage does
-    not reach (up to the server time after the connection opened), so drops, crashes and restarts leave no gap;
-    overlaps with channel messages are removed on the key when landing.
+    Coverage is tracked per stream from what was received (a channel message is not chronological and says nothing
+    about streams it does not carry). On every (re)connect the listener first reads recorded values from each
+    stream's coverage minus `late_allowance_s` up to the server time after the connection opened, so drops, crashes,
+    restarts and values a buffered interface delivered late leave no gap; overlaps are removed on the key when
+    landing.
     """
 
     def __init__(
@@ -83,15 +152,16 @@ class ChannelListener:
         spool: Spool,
         tags: pl.DataFrame,
         *,
-        channel_size: int = 1000,
+        channel_size: int | None = None,
         heartbeat_rate: int = 5,
         silence_timeout_s: float = 30.0,
         backoff_max_s: float = 10.0,
+        late_allowance_s: float = DEFAULT_LATE_ALLOWANCE_S,
     ) -> None:
         if tags.is_empty():
             raise ValueError("the listener needs at least one tag to subscribe to")
-        if channel_size < 1:
-            raise ValueError(f"channel_size must be at least 1, got {channel_size}")
+        if late_allowance_s < 0:
+            raise ValueError(f"late_allowance_s must be 0 or more, got {late_allowance_s}")
         self.client = client
         self.spool = spool
         self.tags = (
@@ -101,8 +171,11 @@ class ChannelListener:
         self.heartbeat_rate = heartbeat_rate
         self.silence_timeout_s = silence_timeout_s
         self.backoff_max_s = backoff_max_s
+        self.late_allowance = timedelta(seconds=late_allowance_s)
         ids = self.tags["web_id"].to_list()
-        self.channels = [ids[i : i + channel_size] for i in range(0, len(ids), channel_size)]
+        self.channels = channel_groups(
+            client.config, ids, heartbeat_rate=heartbeat_rate or None, max_streams=channel_size
+        )
         prior = spool.listener_state()
         self.stats = ListenerStats(
             started_at=prior.get("started_at"), channels=len(self.channels), streams=len(ids)
@@ -180,7 +253,7 @@ class ChannelListener:
             try:
                 # Streams the spool has never covered start here: nothing before this instant is wanted.
                 covered = self.spool.covered()
-                fresh = [w for w in ids if w not in covered]
+                fresh = {w for w in ids if w not in covered}
                 if fresh:
                     floor = self._server_now()
                     self.spool.append(pl.DataFrame(schema=SPOOL_SCHEMA), covered=(fresh, floor))
@@ -196,12 +269,21 @@ class ChannelListener:
                     proxy=None,
                 ) as ws:
                     self._count(connects=1)
-                    offset_us = self._catch_up(ids, tags)
+                    offset_us = self._catch_up(ids, tags, fresh)
                     failures = 0
                     self._receive(ws, ids, tags, offset_us)
-            except AuthenticationError:
+            except (AuthenticationError, TLSVerificationError):
                 raise
             except (TimeoutError, OSError, websockets.exceptions.WebSocketException, PIWebAPIError) as exc:
+                untrusted = tls_verification_failure(exc)
+                if untrusted is not None:
+                    # The upgrade's certificate check failed: reconnecting cannot fix that, so stop visibly.
+                    raise TLSVerificationError.of(
+                        untrusted,
+                        method="GET",
+                        path="/streamsets/channel",
+                        url=self.client.config.base_url,
+                    ) from None
                 status = getattr(getattr(exc, "response", None), "status_code", None)
                 if status in (401, 403):
                     raise AuthenticationError(
@@ -227,26 +309,31 @@ class ChannelListener:
                 )
                 self._stop.wait(delay)
 
-    def _catch_up(self, ids: list[str], tags: pl.DataFrame) -> int:
-        """Spool recorded values after each stream's coverage up to the server time now (the channel, already open,
-        delivers what follows). Returns the server-minus-local clock offset in µs, for latency figures."""
+    def _catch_up(self, ids: list[str], tags: pl.DataFrame, fresh: set[str]) -> int:
+        """Spool recorded values after each stream's coverage (minus the late allowance, except for streams that
+        start now) up to the server time now; the channel, already open, delivers what follows. Returns the
+        server-minus-local clock offset in µs, for latency figures."""
         now = self._server_now()
         offset_us = to_us(now) - to_us(datetime.now(UTC))
         covered = self.spool.covered()
-        since = {w: covered[w] for w in ids if w in covered}
-        if since and min(since.values()) < now:
+        since = {
+            w: covered[w] if w in fresh else covered[w] - self.late_allowance for w in ids if w in covered
+        }
+        since = {w: t for w, t in since.items() if t < now}
+        if since:
             last = pl.DataFrame(
                 {"web_id": list(since), "_after": [to_us(t) for t in since.values()]},
                 schema={"web_id": pl.Utf8, "_after": pl.Int64},
             )
             got = 0
-            for page in self.client.iter_recorded(list(since), min(since.values()), now, include_end=True):
-                page = page.join(last, on="web_id").filter(
-                    pl.col("timestamp").dt.epoch("us") > pl.col("_after")
-                )
-                if page.height:
-                    got += page.height
-                    self.spool.append(self._rows(page.drop("_after"), tags, "gap", offset_us))
+            for start, group in _lookback_groups(since, now):
+                for page in self.client.iter_recorded(group, start, now, include_end=True):
+                    page = page.join(last, on="web_id").filter(
+                        pl.col("timestamp").dt.epoch("us") > pl.col("_after")
+                    )
+                    if page.height:
+                        got += page.height
+                        self.spool.append(self._rows(page.drop("_after"), tags, "gap", offset_us))
             self._count(gap_reads=1, gap_values=got)
         self.spool.append(pl.DataFrame(schema=SPOOL_SCHEMA), covered=(ids, now))
         return offset_us
@@ -272,9 +359,9 @@ class ChannelListener:
                 self._count(heartbeats=1)
                 continue
             rows = self._rows(frame, tags, "channel", offset_us)
-            # One poll delivers every change up to the server's now for all streams of the channel, so the
-            # newest timestamp in the message bounds what the whole channel has delivered.
-            self.spool.append(rows, covered=(ids, from_us(to_us(frame["timestamp"].max()))))
+            # Coverage advances per stream, to the newest value received of that stream (the spool derives it from
+            # the rows): a message is not chronological across streams and says nothing about streams it omits.
+            self.spool.append(rows)
             self._count(messages=1, values=rows.height)
 
     @staticmethod

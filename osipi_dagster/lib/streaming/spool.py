@@ -292,7 +292,8 @@ class Spool(SpoolReader):
         return recovered
 
     def _advance_from_rows(self, frame: pl.DataFrame) -> None:
-        # Values of one stream arrive in time order, so the last one received bounds what was delivered.
+        # A channel message carries each stream's changes complete up to its newest value (in any order), so the
+        # newest value received of a stream bounds what was delivered for it; other streams are not advanced.
         if frame.is_empty():
             return
         last = frame.group_by("web_id").agg(pl.col("timestamp").max().dt.epoch("us"))

@@ -1,0 +1,90 @@
+"""The benchmark suite's quick mode end to end, and its report rendering, checked against mock_pi's own model.
+
+The quick backfill lands 1,000 tags × 1 h through Dagster into Delta; its value count must equal the archive's.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import report, run_all
+from bench.scenarios import hour_window
+from mock_pi.archive import Archive
+from mock_pi.catalog import Catalog
+
+US = 1_000_000
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def archive_values(tags: int, start: datetime, end: datetime) -> int:
+    """Events in [start, end) over every point of an emulator with `tags` points (seed 42, frozen clock)."""
+    catalog = Catalog(42, tags, 2)
+    archive = Archive(42, lambda: int(NOW.timestamp()) * US)
+    s, e = int(start.timestamp()) * US, int(end.timestamp()) * US
+    total = 0
+    for i in range(tags):
+        ts = np.asarray(archive.recorded(catalog.point_at(i), s, e).ts_us)
+        total += int((ts < e).sum())
+    return total
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    results = run_all.main(["--quick", "--only", "backfill,discovery", "--out", str(out)])
+    assert json.loads(out.read_text())["figures"] == results["figures"]
+    return results
+
+
+def by(results: dict, scenario: str, latency: int) -> dict:
+    [fig] = [f for f in results["figures"] if f["scenario"] == scenario and f["latency_ms"] == latency]
+    return fig
+
+
+def test_quick_backfill_lands_exactly_the_archive(quick: dict) -> None:
+    start, end = hour_window(1)
+    expected = archive_values(1_000, start, end)
+    for latency in (0, 20):
+        e2e = by(quick, "backfill", latency)
+        [run] = e2e["runs"]
+        assert run["values"] == run["landed_rows"] == expected
+        assert run["tags"] == 1_000
+        assert run["files_added"] >= 1
+        assert 0 < run["peak_rss_mib"] < 4096
+        # Calls seen by the emulator: at least the client's own, never fewer.
+        assert run["http_calls"] >= run["client_http_calls"] > 0
+        ceiling = by(quick, "ceiling", latency)
+        assert ceiling["runs"][0]["values"] == expected
+        assert 0 < ceiling["runs"][0]["http_calls"] < run["http_calls"]
+        naive = by(quick, "naive", latency)
+        assert naive["runs"][0]["sample_tags"] == 40
+        assert "extrapolated" in naive["command"]
+
+
+def test_quick_discovery_pages_every_point(quick: dict) -> None:
+    for latency in (0, 20):
+        [run] = by(quick, "discovery", latency)["runs"]
+        assert run["items"] == 5_000
+        # data servers + one page of 1,000 points per server and page (2 servers).
+        assert run["http_calls"] >= 5
+        assert "--faults latency:20ms" in by(quick, "discovery", 20)["command"]
+
+
+def test_report_renders_every_figure_with_its_command(quick: dict, tmp_path: Path) -> None:
+    section = report.render(quick, "img/bench.png")
+    assert section.startswith(report.BEGIN) and section.endswith(report.END)
+    for fig in quick["figures"]:
+        assert fig["command"] in section
+    assert "1,000 tags × 1 h" in section and "cores" in section
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Performance\n\nintro\n\n{report.BEGIN}\nold\n{report.END}\n\nnotes\n")
+    report.write_docs(doc, section)
+    text = doc.read_text()
+    assert "old" not in text and text.count(report.BEGIN) == 1
+    assert text.startswith("# Performance\n\nintro") and text.rstrip().endswith("notes")
+    assert report.plot(quick, tmp_path / "bench.png") and (tmp_path / "bench.png").stat().st_size > 10_000
