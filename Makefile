@@ -29,7 +29,8 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 bench: venv
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),bench]"
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .dagster_home .demo data .pytest_cache .ruff_cache
