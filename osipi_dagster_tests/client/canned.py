@@ -88,6 +88,14 @@ class CannedServer:
             match = _PARAM.fullmatch(spec["Parameters"][0])
             assert match is not None, spec
             parent = results[match.group(1)]
+            if not 200 <= parent["Status"] < 300:
+                # As PI (and mock_pi): a request whose parent failed is not run.
+                results[key] = {
+                    "Status": 409,
+                    "Headers": {},
+                    "Content": {"Errors": ["A parent request failed."]},
+                }
+                continue
             tokens = [str(i[match.group(2)]) for i in parent["Content"]["Items"]]
             items = [self._item(template["Resource"].replace("{0}", t)) for t in tokens]
             status = 200 if all(200 <= i["Status"] < 300 for i in items) else 207

@@ -13,6 +13,7 @@ import dagster as dg
 import httpx
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from osipi_dagster.defs.pi import assets, jobs
 from osipi_dagster.defs.quality.late_data import REPAIR_KEY_TAG, pi_late_data_sensor
@@ -214,3 +215,47 @@ def test_sensor_repairs_exactly_what_changed_in_pi(private: Emulator, tmp_path: 
         assert "no change found" in (third.skip_message or "") and "in flight" not in third.skip_message
         assert third.cursor is not None and '"timeseries": {}' in third.cursor
     admin.close()
+
+
+def test_in_progress_event_frames_are_rechecked_whatever_their_age(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A frame stored in progress 30 days before the newest day is still looked up (all frames, one POST /batch)."""
+    lake = tmp_path / "lake"
+    resources = make_resources(emulator.api, lake)
+    old_day, new_day = "2024-04-01", DAY
+    with dg.DagsterInstance.ephemeral() as instance:
+        for day in (old_day, new_day):
+            assert dg.materialize(
+                [assets.event_frames], resources=resources, instance=instance, partition_key=day
+            ).success
+        frames = read_table(lake, "event_frames")
+        old = frames.filter((pl.col("date") == datetime(2024, 4, 1).date()) & ~pl.col("in_progress"))
+        assert old.height > 0
+        # That frame was still open when its day was landed; PI has closed it since (what it reports now).
+        stale = old.sort("start")["web_id"][0]
+        DeltaTable(str(lake / "event_frames")).update(
+            predicate=f"web_id = '{stale}'", updates={"in_progress": "true", "end": "null"}
+        )
+        open_now = read_table(lake, "event_frames").filter(pl.col("in_progress"))
+        assert open_now.height >= 2 and stale in open_now["web_id"].to_list()
+
+        def batch_calls() -> int:
+            endpoints = httpx.get(f"{emulator.root}/metrics", timeout=5).json()["endpoints"]
+            return int(endpoints.get("POST /batch", {}).get("requests", 0))
+
+        calls = batch_calls()
+        result = tick(instance, resources, None)
+        assert batch_calls() - calls == 1  # every open frame, old and new, in one batch request
+        assert [(r.job_name, r.partition_key) for r in result.run_requests] == [
+            ("pi_event_frames_job", old_day)
+        ]
+        [event] = result.asset_events
+        assert event.partition == old_day and event.metadata["frames_closed"].value == 1
+
+        for request in result.run_requests:
+            run_request(instance, resources, request)
+        repaired = read_table(lake, "event_frames").filter(pl.col("web_id") == stale).row(0, named=True)
+        assert not repaired["in_progress"] and repaired["end"] == old.sort("start")["end"][0]
+        # Frames still open in PI stay watched and request nothing while they stay open.
+        assert tick(instance, resources, result.cursor).run_requests == []
