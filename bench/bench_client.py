@@ -19,9 +19,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mock_pi.process import start_emulator
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.piwebapi.decode import decode_streamset
-from osipi_dagster_tests.emulator import start_emulator
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

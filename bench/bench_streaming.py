@@ -30,11 +30,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mock_pi.process import start_emulator  # noqa: E402
 from osipi_dagster.lib.lake import Lake  # noqa: E402
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient  # noqa: E402
 from osipi_dagster.lib.streaming import SpoolReader, land_segments  # noqa: E402
 from osipi_dagster.lib.streaming.landing import INGESTED_AT_KEY  # noqa: E402
-from osipi_dagster_tests.emulator import start_emulator  # noqa: E402
 
 BIN = Path(sys.executable).parent
 JOB = "pi_stream_landing_job"

@@ -23,7 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from osipi_dagster_tests.emulator import Emulator, start_emulator  # noqa: E402
+from mock_pi.process import Emulator, start_emulator  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 FROZEN = "2024-05-01T12:00:00Z"

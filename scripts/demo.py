@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from osipi_dagster_tests.emulator import Emulator, free_port, start_emulator  # noqa: E402
+from mock_pi.process import Emulator, free_port, start_emulator  # noqa: E402
 
 DEMO_DIR = ROOT / ".demo"
 DAGSTER_HOME = ROOT / ".dagster_home"
