@@ -6,6 +6,7 @@ The emulator clock runs accelerated (or is advanced via /admin/clock); waits pol
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import polars as pl
@@ -23,6 +25,7 @@ from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.piwebapi.channels import ChannelStream
 from osipi_dagster.lib.streaming import ChannelListener, Spool, SpoolReader, channel_groups, land_segments
+from osipi_dagster_tests.emulator import Emulator
 from osipi_dagster_tests.streaming.helpers import (
     Proxy,
     assert_lake_equals_pi,
@@ -113,6 +116,35 @@ def test_kill_9_and_restart_lake_equals_pi(emulator_factory, tmp_path: Path, lis
     assert set(stream_rows["source"].unique()) == {"stream"}
 
 
+def advance(emu: Emulator, interval: str) -> None:
+    httpx.post(f"{emu.root}/admin/clock", json={"Advance": interval}).raise_for_status()
+
+
+@contextlib.contextmanager
+def running_listener(
+    proxy: Proxy, spool_dir: Path, ids: list[str], *, max_url_bytes: int = 8000, **options: Any
+) -> Iterator[tuple[ChannelListener, Spool]]:
+    """A ChannelListener thread talking to PI through `proxy`; stopped, closed and checked error-free on exit."""
+    stop = threading.Event()
+    client = PIWebAPIClient(
+        ClientConfig(base_url=proxy.api, max_retries=1, backoff_max_s=0.2, max_url_bytes=max_url_bytes)
+    )
+    spool = Spool(spool_dir, max_segment_age_s=0.2)
+    tags = pl.DataFrame({"web_id": ids, "tag": None})
+    listener = ChannelListener(client, spool, tags, heartbeat_rate=2, backoff_max_s=0.3, **options)
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield listener, spool
+    finally:
+        stop.set()
+        thread.join(20)
+        spool.close()
+        client.close()
+        proxy.close()
+    assert listener.error is None
+
+
 def test_socket_drops_stalls_and_heartbeats(emulator_factory, tmp_path: Path) -> None:
     emu = emulator_factory(
         "--tags", "200", "--clock", f"frozen:{START}", "--channel-poll-ms", "50", "--admin"
@@ -120,25 +152,7 @@ def test_socket_drops_stalls_and_heartbeats(emulator_factory, tmp_path: Path) ->
     ids = web_ids(emu.api)
     proxy = Proxy(emu.port)
     spool_dir, lake = tmp_path / "spool", tmp_path / "lake"
-
-    def advance(interval: str) -> None:
-        httpx.post(f"{emu.root}/admin/clock", json={"Advance": interval}).raise_for_status()
-
-    stop = threading.Event()
-    client = PIWebAPIClient(ClientConfig(base_url=proxy.api, max_retries=1, backoff_max_s=0.2))
-    spool = Spool(spool_dir, max_segment_age_s=0.2)
-    listener = ChannelListener(
-        client,
-        spool,
-        pl.DataFrame({"web_id": ids, "tag": None}),
-        channel_size=20,
-        heartbeat_rate=2,
-        silence_timeout_s=1.0,
-        backoff_max_s=0.3,
-    )
-    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running_listener(proxy, spool_dir, ids, channel_size=20, silence_timeout_s=1.0) as (listener, spool):
         # Frozen clock: no value changes, so the server sends heartbeats and the connection stays up.
         wait_for(
             lambda: listener.stats.connects == 2 and listener.stats.heartbeats >= 6,
@@ -147,34 +161,32 @@ def test_socket_drops_stalls_and_heartbeats(emulator_factory, tmp_path: Path) ->
         )
         assert listener.stats.reconnects == 0
         started = datetime.fromisoformat(str(listener.stats.started_at))
-        advance("2m")
+        advance(emu, "2m")
         wait_for(lambda: listener.stats.values > 0, 15, "channel values after the clock moved")
 
         # Drop: cut every socket and refuse reconnects while PI archives two more minutes.
         proxy.refuse = True
         proxy.cut()
         wait_for(lambda: listener.stats.reconnects >= 2, 15, "both channels noticing the drop")
-        advance("2m")
+        advance(emu, "2m")
         proxy.refuse = False
         wait_for(lambda: listener.stats.gap_values > 0, 15, "the catch-up read after the drop")
 
         # Stall: sockets stay open but nothing flows; only the silence timeout can tell. Both channels must be back
-        # (connected after the drop) first, or a stalled handshake would fail on its open timeout instead.
-        wait_for(lambda: listener.stats.connects >= 4, 15, "both channels reconnected after the drop")
+        # and past their catch-up read first (it goes through the proxy too), or a stalled handshake or read would
+        # fail on its own timeout instead. The first connect read nothing (frozen clock), so 2 reads = both.
+        wait_for(
+            lambda: listener.stats.connects >= 4 and listener.stats.gap_reads >= 2,
+            15,
+            "both channels reconnected and caught up after the drop",
+        )
         proxy.stall = True
-        advance("1m")
+        advance(emu, "1m")
         wait_for(lambda: listener.stats.silence_timeouts >= 2, 15, "silence timeouts on both channels")
         proxy.stall = False
         proxy.cut()
         target = server_time(emu.root)
         wait_for(lambda: min(spool.covered()[w] for w in ids) >= target, 15, "coverage up to PI's now")
-    finally:
-        stop.set()
-        thread.join(20)
-        spool.close()
-        client.close()
-        proxy.close()
-    assert listener.error is None
     land_all(lake, spool_dir)
     until = coverage(spool_dir)
     pi = recorded_between(emu.api, ids, started, until)
@@ -195,33 +207,15 @@ def test_late_value_inserted_during_outage_is_landed(
     ids = web_ids(emu.api)
     proxy = Proxy(emu.port)
     spool_dir, lake = tmp_path / "spool", tmp_path / "lake"
-
-    def advance(interval: str) -> None:
-        httpx.post(f"{emu.root}/admin/clock", json={"Advance": interval}).raise_for_status()
-
-    stop = threading.Event()
     # A small URL limit splits the 40 streams into several channels (as a real IIS limit would).
-    client = PIWebAPIClient(
-        ClientConfig(base_url=proxy.api, max_retries=1, backoff_max_s=0.2, max_url_bytes=1200)
-    )
-    spool = Spool(spool_dir, max_segment_age_s=0.2)
-    listener = ChannelListener(
-        client,
-        spool,
-        pl.DataFrame({"web_id": ids, "tag": None}),
-        heartbeat_rate=2,
-        silence_timeout_s=2.0,
-        backoff_max_s=0.3,
-        late_allowance_s=allowance_s,
-    )
-    channels = len(listener.channels)
-    assert channels >= 3
-    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running_listener(
+        proxy, spool_dir, ids, max_url_bytes=1200, silence_timeout_s=2.0, late_allowance_s=allowance_s
+    ) as (listener, spool):
+        channels = len(listener.channels)
+        assert channels >= 3
         wait_for(lambda: listener.stats.connects == channels, 15, "every channel connected")
         started = datetime.fromisoformat(str(listener.stats.started_at))
-        advance("2m")
+        advance(emu, "2m")
         # Coverage is what each stream really received: wait until some stream got values 30 s past the start.
         wait_for(
             lambda: any((t - started).total_seconds() > 30 for t in spool.covered().values()),
@@ -239,17 +233,10 @@ def test_late_value_inserted_during_outage_is_landed(
             f"{emu.root}/admin/streams/{web_id}/insert",
             json=[{"Timestamp": late_ts.isoformat().replace("+00:00", "Z"), "Value": 12345.5}],
         ).raise_for_status()
-        advance("1m")
+        advance(emu, "1m")
         proxy.refuse = False
         target = server_time(emu.root)
         wait_for(lambda: min(spool.covered()[w] for w in ids) >= target, 20, "coverage up to PI's now")
-    finally:
-        stop.set()
-        thread.join(20)
-        spool.close()
-        client.close()
-        proxy.close()
-    assert listener.error is None
     land_all(lake, spool_dir)
     until = coverage(spool_dir)
     pi = recorded_between(emu.api, ids, started, until)

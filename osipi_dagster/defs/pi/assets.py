@@ -541,6 +541,37 @@ def partition_of(context: dg.AssetExecutionContext) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
+# Recorded reads go one hour at a time, whatever the run's range: the client yields one frame per (stream group,
+# time window) and, before it has learned the tags' densities, a window is the whole requested range, so a 24-hour
+# backfill run would hold frames 24 times larger (measured: peak RSS 965 MiB for 6 h of 10,000 tags vs 401 MiB
+# for 1 h, client alone). Hour by hour, peak memory does not depend on the range length.
+READ_CHUNK = timedelta(hours=1)
+
+
+def hourly_pages(
+    client: PIWebAPIClient, ids: list[str], start: datetime, end: datetime, progress: Progress
+) -> Iterator[pl.DataFrame]:
+    """Every recorded value of `ids` in [start, end), read READ_CHUNK at a time (each tag stays in time order).
+
+    Restarts `progress` with the planned page total; a later chunk the client splits further (densities learned
+    on the earlier ones) raises the total when its read starts."""
+    chunks: list[tuple[datetime, datetime]] = []
+    t = start
+    while t < end and ids:
+        chunks.append((t, min(t + READ_CHUNK, end)))
+        t += READ_CHUNK
+    estimates = [client.plan_recorded(ids, a, b) for a, b in chunks]
+    progress.restart(sum(estimates))
+
+    def read() -> Iterator[pl.DataFrame]:
+        for (a, b), estimate in zip(chunks, estimates, strict=True):
+            plan = client.plan_recorded(ids, a, b)
+            progress.total_pages = (progress.total_pages or 0) + plan - estimate
+            yield from client.iter_recorded(ids, a, b)
+
+    return progress.track(read())
+
+
 def repair_diff(
     ref: DeltaTableRef,
     *,
@@ -644,13 +675,9 @@ def land_window(
                 profile=WindowProfile(tags, thresholds), hours=HourStatsAccumulator() if repair else None
             )
             attempts[:] = [stats]
-            total = client.plan_recorded(ids, start, end) if ids else 0
-            progress.restart(total)
-            context.log.info(f"{label}: {total} pages planned")
-            pages = client.iter_recorded(ids, start, end) if ids else iter(())
-            return land_values(
-                progress.track(pages), tags, start=start, end=end, ingested_at=ingested_at, stats=stats
-            )
+            pages = hourly_pages(client, ids, start, end, progress)
+            context.log.info(f"{label}: {progress.total_pages} pages planned")
+            return land_values(pages, tags, start=start, end=end, ingested_at=ingested_at, stats=stats)
 
         # One commit for the whole window: a crash (or a duplicate key) before it leaves the previous version of
         # the window intact. A factory, so a lost commit race re-runs the extraction instead of failing.
