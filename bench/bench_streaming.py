@@ -216,7 +216,7 @@ def main() -> None:
             began = datetime.now(UTC)
             measure_from = began + timedelta(seconds=args.warmup)
             measure_to = measure_from + timedelta(seconds=args.seconds)
-            cpu_at_start = 0.0
+            cpu_at_start: float | None = None
             listener_cpu_start = 0.0
             while datetime.now(UTC) < measure_to:
                 if args.mode == "direct":
@@ -226,10 +226,10 @@ def main() -> None:
                     time.sleep(args.batch_s)
                 else:
                     time.sleep(1.0)
-                if not cpu_at_start and datetime.now(UTC) >= measure_from:
+                if cpu_at_start is None and datetime.now(UTC) >= measure_from:
                     cpu_at_start = sampler.total() if sampler else 0.0
                     listener_cpu_start = proc_cpu(listener.pid)
-            cpu_window = (sampler.total() if sampler else 0.0) - cpu_at_start
+            cpu_window = (sampler.total() if sampler else 0.0) - (cpu_at_start or 0.0)
             listener_cpu = proc_cpu(listener.pid) - listener_cpu_start
             listener.send_signal(signal.SIGTERM)
             listener.wait(60)
