@@ -12,7 +12,9 @@ from osipi_dagster.lib.quality import LateDataSettings, QualityThresholds
 from osipi_dagster.lib.settings import validate_environment
 
 # Every asset should have landed within a day and a half; assets that need a tighter policy set their own.
-PLATFORM_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
+PLATFORM_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)
+)
 
 
 @dg.definitions
