@@ -211,3 +211,27 @@ def test_missing_catalogue_is_a_clear_failure(emulator, tmp_path: Path) -> None:
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "materialize pi/pi_points first" in failure.message
+
+
+def test_a_tag_deleted_in_pi_is_skipped_and_reported(
+    resources: dict[str, object], lake: Path, model: Model
+) -> None:
+    # The catalogue still lists a tag that PI no longer has (deleted after the last pi_points run).
+    points_uri = str(lake / "pi_points")
+    current = pl.read_delta(points_uri).filter(pl.col("is_current") & pl.col("name").str.starts_with("U1"))
+    ghost = current.head(1).with_columns(
+        pl.lit("P1DPUElTUlYwMVxVMS1USS1ERUxFVEVE").alias("web_id"),  # PathOnly id of \\PISRV01\U1-TI-DELETED
+        pl.lit("U1-TI-DELETED").alias("name"),
+        pl.lit("\\\\PISRV01\\U1-TI-DELETED").alias("path"),
+    )
+    write_deltalake(points_uri, ghost.to_arrow(), mode="append")
+
+    result = run_hour(resources, HOUR_A)
+    start, end = hour(HOUR_A)
+    md = result.asset_materializations_for_node("pi__pi_timeseries")[0].metadata
+    assert md["tags_unknown_to_pi"].value == 1
+    assert md["tags_unknown_sample"].value == ["P1DPUElTUlYwMVxVMS1USS1ERUxFVEVE"]
+    # Every other tag landed exactly as PI holds it.
+    assert keys(read_table(lake, "pi_timeseries")).equals(
+        model.recorded(TAG_FILTER, start, end).sort("web_id", "ts_us")
+    )

@@ -686,7 +686,16 @@ def land_window(
         # good values just landed. Data that arrives later is the late-data sensor's job.
         pi_counts = client.recorded_counts(ids, start, end) if ids else None
         calls = int(client.stats.http_calls - calls_before)
+        # Catalogued tags PI no longer knows (deleted since the last catalogue run): skipped, never silently.
+        missing = dict(client.stats.missing_web_ids)
     stats = attempts[-1]
+    if missing:
+        names = dict(tags.select("web_id", "tag").iter_rows())
+        gone = sorted(names.get(w) or w for w in missing)
+        context.log.warning(
+            f"{label}: {len(gone)} catalogued tags are unknown to PI Web API and were skipped "
+            f"(deleted or renamed since the last pi_points run?): {', '.join(gone[:20])}"
+        )
     context.log.info(progress.line() + f"; landed {stats.rows:,} values of {len(stats.web_ids)} tags")
     extra: dict[str, object] = {f"data_age_{k}_s": v for k, v in stats.ages.summary().items()}
     if repair and stats.hours is not None and result.version is not None:
@@ -735,6 +744,8 @@ def land_window(
             window_end=dg.MetadataValue.timestamp(end),
             **time_range(stats.first, stats.last),
             http_calls=calls,
+            tags_unknown_to_pi=len(missing),
+            tags_unknown_sample=dg.MetadataValue.json(sorted(missing)[:50]),
             pages=progress.pages,
             pages_planned=progress.total_pages or 0,
             values_per_second=round(stats.rows / progress.elapsed_s, 1),
