@@ -219,15 +219,7 @@ def absent_or_raise(errors: Mapping[str, PIWebAPIError], what: Mapping[str, str]
             continue
         detail = (what or {}).get(key)
         if detail:
-            raise type(err)(
-                f"{err.message} for {detail}",
-                method=err.method,
-                path=err.path,
-                status=err.status,
-                web_id=err.web_id,
-                server_errors=err.server_errors,
-                advice=err.advice,
-            )
+            raise err.reworded(f"{err.message} for {detail}")
         raise err
     return absent
 

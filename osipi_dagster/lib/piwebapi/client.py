@@ -144,14 +144,11 @@ def _reading(method: str, path: str, web_id: str | None = None) -> Iterator[None
     except ResponseError as err:
         if err.path:
             raise
-        raise ResponseError(
+        raise err.reworded(
             f"{err.message}, in the answer to {method} {path}",
             method=method,
             path=path,
-            status=err.status,
             web_id=err.web_id or web_id,
-            server_errors=err.server_errors,
-            advice=err.advice,
         ) from None
 
 

@@ -52,6 +52,19 @@ class PIWebAPIError(Exception):
             parts.append(self.advice)
         super().__init__(": ".join(parts))
 
+    def reworded(self, message: str, **changes: object) -> PIWebAPIError:
+        """The same error (same class, request, status and server messages) with a new message or fields."""
+        fields: dict[str, object] = {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "web_id": self.web_id,
+            "server_errors": self.server_errors,
+            "advice": self.advice,
+        }
+        fields.update(changes)
+        return type(self)(message, **fields)  # type: ignore[arg-type]
+
     @classmethod
     def for_status(
         cls,

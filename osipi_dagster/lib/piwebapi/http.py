@@ -258,15 +258,7 @@ class HTTPSession:
                     if not opened:
                         self.breaker.trip(f"{failure.error} ({tried})")
                     err = failure.error
-                    raise type(err)(
-                        f"{err.message} ({tried})",
-                        method=err.method,
-                        path=err.path,
-                        status=err.status,
-                        web_id=err.web_id,
-                        server_errors=err.server_errors,
-                        advice=err.advice,
-                    ) from None
+                    raise err.reworded(f"{err.message} ({tried})") from None
                 log.info("retrying %s %s in %.2fs: %s", method, path, delay, failure.error)
                 self.stats.add(retries=1)
                 if delay > 0:
