@@ -5,12 +5,12 @@ Storage options may carry cloud keys, so they arrive only through an EnvVar hold
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import dagster as dg
 from pydantic import Field
 
+from osipi_dagster.defs.env import env_vars
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.settings import DEFAULT_LAKE_URI, parse_lake_uri, parse_storage_options
 
@@ -25,13 +25,8 @@ class LakeResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LakeResource:
-        env = os.environ if environ is None else environ
-        configured: dict[str, object] = {}
-        if env.get("OSIPI_LAKE_URI", "").strip():
-            configured["root_uri"] = dg.EnvVar("OSIPI_LAKE_URI")
-        if env.get("OSIPI_LAKE_STORAGE_OPTIONS", "").strip():
-            configured["storage_options_json"] = dg.EnvVar("OSIPI_LAKE_STORAGE_OPTIONS")
-        return cls(**configured)  # type: ignore[arg-type]
+        fields = {"root_uri": "OSIPI_LAKE_URI", "storage_options_json": "OSIPI_LAKE_STORAGE_OPTIONS"}
+        return cls(**env_vars(fields, environ))  # type: ignore[arg-type]
 
     def get_lake(self) -> Lake:
         options = {**self.storage_options, **parse_storage_options(self.storage_options_json)}

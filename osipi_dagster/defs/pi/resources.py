@@ -5,12 +5,12 @@ Secrets reach the resource only as EnvVar references, so they never appear in ru
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import dagster as dg
 
+from osipi_dagster.defs.env import env_vars
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.settings import Settings
 
@@ -65,10 +65,7 @@ class PIWebAPIResource(dg.ConfigurableResource):
         Unset optional variables are simply left out (an EnvVar on an unset variable would fail at launch), so
         loading the code location and `dg check defs` work with an empty environment.
         """
-        env = os.environ if environ is None else environ
-        configured: dict[str, dg.EnvVar] = {
-            field: dg.EnvVar(var) for field, var in PI_ENV_FIELDS.items() if env.get(var, "").strip()
-        }
+        configured = env_vars(PI_ENV_FIELDS, environ)
         configured.setdefault("pi_web_api_url", dg.EnvVar("PI_WEB_API_URL"))
         return cls(**configured)  # type: ignore[arg-type]
 

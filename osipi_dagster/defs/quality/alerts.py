@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import httpx
+
+from osipi_dagster.defs.env import env_vars
 
 # Events older than this are dropped rather than delivered after a long webhook outage (the UI still has them).
 MAX_ALERT_AGE_S = 24 * 3600
@@ -32,13 +33,8 @@ class AlertWebhookResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertWebhookResource:
-        env = os.environ if environ is None else environ
-        configured: dict[str, Any] = {}
-        if env.get("OSIPI_ALERT_WEBHOOK_URL", "").strip():
-            configured["webhook_url"] = dg.EnvVar("OSIPI_ALERT_WEBHOOK_URL")
-        if env.get("OSIPI_DAGSTER_URL", "").strip():
-            configured["dagster_url"] = dg.EnvVar("OSIPI_DAGSTER_URL")
-        return cls(**configured)
+        fields = {"webhook_url": "OSIPI_ALERT_WEBHOOK_URL", "dagster_url": "OSIPI_DAGSTER_URL"}
+        return cls(**env_vars(fields, environ))
 
     def destination(self) -> str:
         """What logs may say about the webhook: its host only (the path of a Slack/Teams webhook is the secret)."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from osipi_dagster.defs.env import env_vars
 from osipi_dagster.lib.streaming import SpoolReader
 
 DEFAULT_SPOOL_DIR = "./data/spool"
@@ -27,9 +28,7 @@ class SpoolResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SpoolResource:
         env = os.environ if environ is None else environ
-        configured: dict[str, object] = {}
-        if env.get("OSIPI_STREAM_SPOOL", "").strip():
-            configured["directory"] = dg.EnvVar("OSIPI_STREAM_SPOOL")
+        configured: dict[str, object] = {**env_vars({"directory": "OSIPI_STREAM_SPOOL"}, env)}
         interval = env.get("OSIPI_STREAM_MIN_RUN_INTERVAL_S", "").strip()
         if interval:
             try:
