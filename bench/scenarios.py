@@ -9,16 +9,17 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import polars as pl
 
 from bench.common import Figure, emulator, emulator_cmd, metrics, reset_metrics, run_child
-from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
+from osipi_dagster.lib.piwebapi import AssetDatabase, ClientConfig, PIWebAPIClient
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 DAY = (datetime(2024, 4, 30, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC))
@@ -65,17 +66,26 @@ def discovery(points: int, latency_ms: int, repeat: int) -> Figure:
     )
 
 
+def _web_ids_per_database(
+    pi: PIWebAPIClient, frames: Callable[[AssetDatabase], Iterable[pl.DataFrame]]
+) -> list[str]:
+    """The web ids of every frame `frames(db)` yields, over every database of every AF server."""
+    return [
+        web_id
+        for server in pi.asset_servers()
+        for db in pi.asset_databases(server)
+        for frame in frames(db)
+        for web_id in frame["web_id"].to_list()
+    ]
+
+
 def af_hierarchy(elements: int, latency_ms: int, repeat: int) -> Figure:
     """AF: the whole element hierarchy of every database, then every element's attributes (PI points resolved)."""
     per_db = max(1, elements // 2)
     extra = ("--elements-per-db", str(per_db))
 
     def work(pi: PIWebAPIClient) -> dict[str, Any]:
-        ids: list[str] = []
-        for server in pi.asset_servers():
-            for db in pi.asset_databases(server):
-                for frame in pi.iter_elements(db):
-                    ids += frame["web_id"].to_list()
+        ids = _web_ids_per_database(pi, pi.iter_elements)
         attributes = sum(f.height for f in pi.iter_attributes(ids))
         return {"items": len(ids), "attributes": attributes}
 
@@ -96,11 +106,7 @@ def event_frames(frames_per_day: int, latency_ms: int, repeat: int) -> Figure:
     extra = ("--event-frames-per-day", str(per_db))
 
     def work(pi: PIWebAPIClient) -> dict[str, Any]:
-        ids: list[str] = []
-        for server in pi.asset_servers():
-            for db in pi.asset_databases(server):
-                for frame in pi.iter_event_frames(db, DAY[0], DAY[1]):
-                    ids += frame["web_id"].to_list()
+        ids = _web_ids_per_database(pi, lambda db: pi.iter_event_frames(db, DAY[0], DAY[1]))
         attributes = sum(f.height for f in pi.iter_event_frame_attributes(ids))
         return {"items": len(ids), "attributes": attributes}
 
