@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mock_pi.catalog import NO_DATA, PT_CREATED, SYSTEM_STATES, Point, splitmix64, unit_float
+from mock_pi.pitime import format_us
 
 _U = np.uint64
 _STRING_WORDS = ("BATCH", "LOT", "RUN", "CIP", "GRADE")
@@ -23,6 +25,10 @@ _CHUNK_SLOTS = 1 << 20
 # interpolation lookups ask for one value, so a small floor keeps them at ~100 slots instead of ~1,000 (the chunk
 # doubles when a sparse stretch holds too few events, so any limit is still met).
 _MIN_CHUNK_SLOTS = 1 << 6
+# Slots generated per numpy pass when many streams are read at once (bounds memory; large passes amortise calls).
+_BULK_SLOTS = 1 << 18
+# A stream with more slots than this gets its own pass: per-point scalars make numpy faster than per-slot arrays.
+_OWN_PASS_SLOTS = 1 << 12
 
 
 @dataclass
@@ -115,6 +121,197 @@ def system_event(code: int) -> Event:
     return Event(digital_code=code, is_system=True, good=False)
 
 
+# Rounding of generated numeric values: decimals for floats, integers (with Int16 clipping) for the rest.
+_ROUNDING = {"Float32": 1, "Int32": 2, "Int16": 3}  # 0: six decimals (Float64, Float16)
+
+
+def _quantum(spacing_us: int) -> int:
+    """Timestamps are whole milliseconds for sub-minute spacings, whole seconds otherwise."""
+    return 1_000 if spacing_us < 60_000_000 else 1_000_000
+
+
+def slot_events(
+    k: np.ndarray,
+    key: int | np.ndarray,
+    spacing_us: int | np.ndarray,
+    quantum: int | np.ndarray,
+    created_us: int | np.ndarray,
+    duplicates: bool | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Events of slots `k`: (timestamps, per-event hash, index into k of each event's slot).
+
+    The parameters are one point's (scalars) or per slot (arrays aligned with k), so one call can generate the
+    slots of many points; either way an event is a pure function of (point, slot). Slot 0 holds only the
+    "Pt Created" event at the creation instant.
+    """
+    shape = k.shape
+    key, d, quantum, created, dup = (
+        np.broadcast_to(np.asarray(x), shape) for x in (key, spacing_us, quantum, created_us, duplicates)
+    )
+    half = d // 2
+    h1 = splitmix64(k.astype(_U) * _U(0xD1B54A32D192ED03) ^ key.astype(_U))
+    u = unit_float(h1)
+    count = np.where(u < 0.18, 0, np.where(u < 0.98, 1, 2)).astype(np.int64)
+    count[k == 0] = 1
+    n = int(count.sum())
+    slot_of = np.repeat(np.arange(len(k)), count)
+    first = np.cumsum(count) - count
+    pos = np.arange(n) - first[slot_of]
+    h2 = splitmix64(h1 ^ _U(0x2545F4914F6CDD1D))
+    h3 = splitmix64(h1 ^ _U(0x9FB21C651E98DF25))
+    single = (h2 % d.astype(_U)).astype(np.int64)
+    single -= single % quantum
+    o1 = (h2 % half.astype(_U)).astype(np.int64)
+    o1 -= o1 % quantum
+    o2 = (h3 % half.astype(_U)).astype(np.int64)
+    o2 = half + o2 - o2 % quantum
+    dup_slot = ((h3 >> _U(62)) == _U(0)) & dup
+    so = slot_of
+    c = count[so]
+    offset = np.where(
+        c == 1, single[so], np.where(dup_slot[so], single[so], np.where(pos == 0, o1[so], o2[so]))
+    )
+    ks = k[so]
+    ts = created[so] + ks * d[so] + np.where(ks == 0, 0, offset)
+    he = splitmix64(h1[so] ^ (pos.astype(_U) + _U(1)) * _U(0xC2B2AE3D27D4EB4F))
+    return ts, he, slot_of
+
+
+def numeric_values(
+    ts: np.ndarray,
+    he: np.ndarray,
+    zero: float | np.ndarray,
+    span: float | np.ndarray,
+    period_us: int | np.ndarray,
+    phase: float | np.ndarray,
+    rounding: int | np.ndarray,
+) -> np.ndarray:
+    """Values of numeric points: two sines and noise; parameters per point (scalars) or per event (arrays)."""
+    t = ts.astype(np.float64)
+    frac = (
+        0.5
+        + 0.3 * np.sin(2 * np.pi * t / period_us + phase)
+        + 0.08 * np.sin(2 * np.pi * t / (period_us * 0.137) + 1.3 * phase)
+        + 0.08 * (unit_float(he) - 0.5)
+    )
+    raw = zero + span * frac
+    if isinstance(rounding, int):
+        if rounding >= 2:
+            whole = np.round(raw)
+            return np.clip(whole, -32768, 32767) if rounding == 3 else whole
+        return np.round(raw, 4 if rounding == 1 else 6)
+    whole = np.round(raw)
+    return np.select(
+        [rounding == 0, rounding == 1, rounding == 2],
+        [np.round(raw, 6), np.round(raw, 4), whole],
+        np.clip(whole, -32768, 32767),
+    )
+
+
+def with_flags(
+    ts: np.ndarray,
+    he: np.ndarray,
+    value: np.ndarray,
+    text: np.ndarray | None,
+    code: np.ndarray,
+    system_rate: float | np.ndarray,
+    created: np.ndarray,
+) -> Values:
+    """Values with system states (at `system_rate`), the "Pt Created" event where `created`, and quality flags."""
+    is_system = ((he >> _U(24)) % _U(1_000_000)).astype(np.float64) < np.multiply(system_rate, 1_000_000)
+    if is_system.any():
+        pick = ((he[is_system] >> _U(44)) % _U(len(_SYSTEM_CODES))).astype(np.int64)
+        code = code.copy()
+        code[is_system] = _SYSTEM_CODES[pick]
+        value = value.copy()
+        value[is_system] = np.nan
+    if created.any():
+        is_system = is_system | created
+        code = np.where(created, PT_CREATED, code).astype(np.int32)
+        value = np.where(created, np.nan, value)
+    if text is not None and is_system.any():
+        text[is_system] = None
+    questionable = ((he >> _U(34)) % _U(1000)) < _U(5)
+    substituted = ((he >> _U(46)) % _U(1000)) < _U(2)
+    annotated = ((he >> _U(54)) % _U(1000)) < _U(1)
+    return Values(ts, value, text, code, is_system, ~is_system, questionable, substituted, annotated)
+
+
+def generate(points: Sequence[Point], k0: np.ndarray, k1: np.ndarray) -> tuple[Values, np.ndarray]:
+    """Generated events of slots [k0[i], k1[i]) of points[i], all in one numpy pass: (values, stream of each
+    event). Events are a pure function of (point, slot), so any split of the slots gives the same events."""
+    n_slots = np.maximum(k1 - k0, 0)
+    stream = np.repeat(np.arange(len(points)), n_slots)
+    k = np.arange(len(stream), dtype=np.int64) - np.repeat(np.cumsum(n_slots) - n_slots, n_slots) + k0[stream]
+    one = len(points) == 1
+
+    def param(attr: str, dtype: type, where: np.ndarray) -> Any:
+        if one:
+            return getattr(points[0], attr)
+        return np.array([getattr(pt, attr) for pt in points], dtype=dtype)[where]
+
+    spacing = param("spacing_us", np.int64, stream)
+    ts, he, slot_of = slot_events(
+        k,
+        param("key", np.uint64, stream),
+        spacing,
+        _quantum(spacing) if one else np.where(spacing < 60_000_000, 1_000, 1_000_000),
+        param("created_us", np.int64, stream),
+        param("duplicates", bool, stream),
+    )
+    ev = stream[slot_of]
+    n = len(ts)
+    value = np.full(n, np.nan)
+    code = np.full(n, -1, dtype=np.int32)
+    kinds = [_kind(pt) for pt in points]
+    with_text = any(kd in ("String", "Timestamp") for kd in kinds)
+    text = np.full(n, None, dtype=object) if with_text else None
+    for kind in set(kinds):
+        if one:
+            m: Any = slice(None)
+            pts, sub = points, None
+        else:
+            m = np.flatnonzero(np.array([kd == kind for kd in kinds])[ev])
+            pts, sub = points, ev[m]
+        if kind == "numeric":
+            value[m] = numeric_values(
+                ts[m],
+                he[m],
+                *(param(a, np.float64, sub) for a in ("zero", "span", "period_us", "phase")),
+                _ROUNDING.get(points[0].point_type, 0)
+                if one
+                else np.array([_ROUNDING.get(pt.point_type, 0) for pt in pts], dtype=np.int64)[sub],
+            )
+        elif kind == "Digital":
+            sets = [pt.digital_set.states if pt.digital_set else ((("", -1),)) for pt in pts]
+            width = max(len(st) for st in sets)
+            table = np.array([[c for _, c in st] + [-1] * (width - len(st)) for st in sets], dtype=np.int32)
+            sizes = np.array([len(st) for st in sets], dtype=np.uint64)
+            row = np.zeros(len(ts[m]), dtype=np.int64) if one else sub
+            code[m] = table[row, ((he[m] >> _U(7)) % sizes[row]).astype(np.int64)]
+            value[m] = code[m]
+        elif kind == "String" and text is not None:
+            h = he[m]
+            words = np.array(_STRING_WORDS, dtype=object)[
+                ((h >> _U(5)) % _U(len(_STRING_WORDS))).astype(np.int64)
+            ]
+            num = ((h >> _U(17)) % _U(100000)).astype(np.int64)
+            text[m] = [f"{a}-{b:05d}" for a, b in zip(words.tolist(), num.tolist(), strict=True)]
+        elif kind == "Timestamp" and text is not None:
+            back = ((he[m] >> _U(5)) % _U(30 * 86400)).astype(np.int64) * 1_000_000
+            text[m] = [format_us(int(x)) for x in (ts[m] - back).tolist()]
+    vals = with_flags(ts, he, value, text, code, param("system_rate", np.float64, ev), k[slot_of] == 0)
+    return vals, ev
+
+
+def _kind(point: Point) -> str:
+    if point.is_numeric:
+        return "numeric"
+    if point.point_type == "Digital" and point.digital_set is not None:
+        return "Digital"
+    return point.point_type if point.point_type in ("String", "Timestamp") else "none"
+
+
 class Archive:
     """Answers recorded/snapshot queries for catalog points; edits overlay the generated data per timestamp."""
 
@@ -130,101 +327,7 @@ class Archive:
 
     def _generate(self, point: Point, k0: int, k1: int) -> Values:
         """Generated events of slots [k0, k1) (k >= 0), before edits and before the `now` cut."""
-        if k1 <= k0:
-            return Values.empty(point.point_type in ("String", "Timestamp"))
-        d = point.spacing_us
-        half = d // 2
-        quantum = 1_000 if d < 60_000_000 else 1_000_000
-        k = np.arange(k0, k1, dtype=np.int64)
-        h1 = splitmix64(k.astype(_U) * _U(0xD1B54A32D192ED03) ^ _U(point.key))
-        u = unit_float(h1)
-        p_two = 0.02
-        count = np.where(u < 0.18, 0, np.where(u < 1.0 - p_two, 1, 2)).astype(np.int64)
-        if k0 == 0:
-            count[0] = 1  # slot 0 holds only the "Pt Created" event at the creation instant
-        n = int(count.sum())
-        slot_of = np.repeat(np.arange(len(k)), count)
-        first = np.cumsum(count) - count
-        pos = np.arange(n) - first[slot_of]
-        h2 = splitmix64(h1 ^ _U(0x2545F4914F6CDD1D))
-        h3 = splitmix64(h1 ^ _U(0x9FB21C651E98DF25))
-        single = (h2 % _U(d)).astype(np.int64)
-        single -= single % quantum
-        o1 = (h2 % _U(half)).astype(np.int64)
-        o1 -= o1 % quantum
-        o2 = (h3 % _U(half)).astype(np.int64)
-        o2 = half + o2 - o2 % quantum
-        dup_slot = (h3 >> _U(62)) == _U(0) if point.duplicates else np.zeros(len(k), dtype=bool)
-        c = count[slot_of]
-        so = slot_of
-        offset = np.where(
-            c == 1, single[so], np.where(dup_slot[so], single[so], np.where(pos == 0, o1[so], o2[so]))
-        )
-        ts = point.created_us + k[so] * d + offset
-        if k0 == 0 and n:
-            ts[0] = point.created_us
-        he = splitmix64(h1[so] ^ (pos.astype(_U) + _U(1)) * _U(0xC2B2AE3D27D4EB4F))
-        return self._fill(point, ts, he, created_first=(k0 == 0 and n > 0))
-
-    def _fill(self, point: Point, ts: np.ndarray, he: np.ndarray, created_first: bool) -> Values:
-        n = len(ts)
-        ue = unit_float(he)
-        text = None
-        code = np.full(n, -1, dtype=np.int32)
-        value = np.full(n, np.nan)
-        ptype = point.point_type
-        if point.is_numeric:
-            t = ts.astype(np.float64)
-            frac = (
-                0.5
-                + 0.3 * np.sin(2 * np.pi * t / point.period_us + point.phase)
-                + 0.08 * np.sin(2 * np.pi * t / (point.period_us * 0.137) + 1.3 * point.phase)
-                + 0.08 * (ue - 0.5)
-            )
-            raw = point.zero + point.span * frac
-            if point.is_integer:
-                value = np.round(raw)
-                if ptype == "Int16":
-                    value = np.clip(value, -32768, 32767)
-            else:
-                value = np.round(raw, 4 if ptype == "Float32" else 6)
-        elif ptype == "Digital" and point.digital_set is not None:
-            codes = np.array([c for _, c in point.digital_set.states], dtype=np.int32)
-            code = codes[((he >> _U(7)) % _U(len(codes))).astype(np.int64)]
-            value = code.astype(np.float64)
-        elif ptype == "String":
-            words = np.array(_STRING_WORDS, dtype=object)
-            w = words[((he >> _U(5)) % _U(len(words))).astype(np.int64)]
-            num = ((he >> _U(17)) % _U(100000)).astype(np.int64)
-            text = np.array(
-                [f"{a}-{b:05d}" for a, b in zip(w.tolist(), num.tolist(), strict=True)], dtype=object
-            )
-        elif ptype == "Timestamp":
-            from mock_pi.pitime import format_us
-
-            back = ((he >> _U(5)) % _U(30 * 86400)).astype(np.int64) * 1_000_000
-            text = np.array([format_us(int(x)) for x in (ts - back).tolist()], dtype=object)
-        is_system = np.zeros(n, dtype=bool)
-        if point.system_rate > 0:
-            is_system = ((he >> _U(24)) % _U(1_000_000)).astype(np.float64) < point.system_rate * 1_000_000
-            if is_system.any():
-                pick = ((he[is_system] >> _U(44)) % _U(len(_SYSTEM_CODES))).astype(np.int64)
-                code = code.copy()
-                code[is_system] = _SYSTEM_CODES[pick]
-                value = value.copy()
-                value[is_system] = np.nan
-        if created_first:
-            is_system[0] = True
-            code[0] = PT_CREATED
-            value[0] = np.nan
-            if text is not None:
-                text[0] = None
-        if text is not None and is_system.any():
-            text[is_system] = None
-        questionable = ((he >> _U(34)) % _U(1000)) < _U(5)
-        substituted = ((he >> _U(46)) % _U(1000)) < _U(2)
-        annotated = ((he >> _U(54)) % _U(1000)) < _U(1)
-        return Values(ts, value, text, code, is_system, ~is_system, questionable, substituted, annotated)
+        return generate([point], np.array([k0], dtype=np.int64), np.array([k1], dtype=np.int64))[0]
 
     # --- edits ---------------------------------------------------------------------------------------------------
 
@@ -375,6 +478,84 @@ class Archive:
             chunk = min(_CHUNK_SLOTS, chunk * 2)
         vals = Values.concat(parts) if parts else Values.empty()
         return vals.take(slice(0, limit)) if limit is not None else vals
+
+    def recorded_many(
+        self, requests: Sequence[tuple[Point, int, int, int]], stop_after: int | None = None
+    ) -> tuple[Values, np.ndarray]:
+        """`recorded(point, start, end, limit)` for many streams at once: (values of all streams in request order,
+        offsets) where stream i is values[offsets[i]:offsets[i + 1]]; the same values as one call per stream.
+
+        Streams without edits are generated together, a few hundred thousand slots per numpy pass, so a
+        stream-set call costs per value rather than per stream. Long reads (their own pass is as cheap), streams with edits, and streams whose first chunk of slots
+        holds too few events, take the one-stream path. Stops after the batch in which the running total of
+        values passes `stop_after` (the caller's per-call limit), so an oversized request costs little.
+        """
+        now = self.now_us()
+        parts: list[Values] = []
+        total = 0
+        batch: list[tuple[int, Point, int, int, int, int, int]] = []
+        slots = 0
+        i = 0
+        while i < len(requests) and (stop_after is None or total <= stop_after):
+            point, start_us, end_us, limit = requests[i]
+            end_us = min(end_us, now)
+            start_us = max(start_us, point.created_us)
+            d = point.spacing_us
+            k_first = (start_us - point.created_us) // d
+            k_end = min(
+                (end_us - point.created_us) // d + 1, k_first + max(_MIN_CHUNK_SLOTS, int(limit * 1.25) + 64)
+            )
+            if end_us < start_us or limit <= 0 or k_end - k_first > _OWN_PASS_SLOTS or self.edit_count(point):
+                parts.append(self.recorded(point, start_us, end_us, limit, now_us=now))
+                total += len(parts[-1])
+            else:
+                batch.append((len(parts), point, start_us, end_us, limit, k_first, k_end))
+                parts.append(Values.empty())
+                slots += k_end - k_first
+            i += 1
+            if batch and (
+                slots >= _BULK_SLOTS or i == len(requests) or not (stop_after is None or total <= stop_after)
+            ):
+                total += self._fill_batch(batch, parts, now)
+                batch, slots = [], 0
+        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=offsets[1:])
+        return Values.concat(parts) if parts else Values.empty(), offsets
+
+    def _fill_batch(
+        self, batch: list[tuple[int, Point, int, int, int, int, int]], parts: list[Values], now: int
+    ) -> int:
+        """Generate the slots of a batch of numeric streams in one pass; put each stream's values in `parts`."""
+        points = [b[1] for b in batch]
+        vals, ev = generate(
+            points,
+            np.array([b[5] for b in batch], dtype=np.int64),
+            np.array([b[6] for b in batch], dtype=np.int64),
+        )
+        ts = vals.ts_us
+        # Cut to [start, end], then keep each stream's first `limit` events.
+        start = np.array([b[2] for b in batch], dtype=np.int64)
+        end = np.array([b[3] for b in batch], dtype=np.int64)
+        limit = np.array([b[4] for b in batch], dtype=np.int64)
+        inside = (ts >= start[ev]) & (ts <= end[ev])
+        ev_in = ev[inside]
+        counts = np.bincount(ev_in, minlength=len(batch))
+        first = np.cumsum(counts) - counts
+        rank = np.arange(len(ev_in)) - first[ev_in]
+        keep = np.flatnonzero(inside)[rank < limit[ev_in]]
+        vals = vals.take(keep)
+        kept = np.minimum(counts, limit)
+        bounds = np.concatenate([[0], np.cumsum(kept)]).tolist()
+        total = 0
+        for j, (slot, point, start_us, end_us, lim, _, k_end) in enumerate(batch):
+            k_last = (end_us - point.created_us) // point.spacing_us
+            if counts[j] < lim and k_end <= k_last:
+                part = self.recorded(point, start_us, end_us, lim, now_us=now)  # the first chunk held too few
+            else:
+                part = vals.take(slice(bounds[j], bounds[j + 1]))
+            parts[slot] = part
+            total += len(part)
+        return total
 
     def snapshot(self, point: Point, at_us: int | None = None) -> Values:
         """The last event at or before at_us (default now), or no event before the point existed."""

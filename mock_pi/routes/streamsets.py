@@ -40,7 +40,7 @@ from mock_pi.routes.streams import (
     too_many,
     value_at,
 )
-from mock_pi.serialize import FieldSelector, timed_value_fragments
+from mock_pi.serialize import FieldSelector, timed_value_fragments, timed_values_texts
 from mock_pi.state import EmulatorState, StreamSource
 
 
@@ -86,14 +86,19 @@ def _envelope(selector: FieldSelector, items: list[str]) -> Response:
 
 
 def _series_response(
-    request: Request, q: Query, produce: Callable[[StreamSource, int], Values], *, max_items: int
+    request: Request,
+    q: Query,
+    produce: Callable[[StreamSource, int], Values],
+    *,
+    max_items: int,
+    srcs: list[StreamSource] | None = None,
 ) -> Response:
     """Run `produce(src, cap)` per stream; fail as soon as the running total passes the per-call limit."""
     selector = FieldSelector(q.get("selectedFields"))
     fields = selector.value_fields(("Items", "Items"))
     items: list[str] = []
     total = 0
-    for src in sources(request, q):
+    for src in sources(request, q) if srcs is None else srcs:
         vals = produce(src, max_items - total + 1)
         total += len(vals)
         if total > max_items:
@@ -117,7 +122,34 @@ def get_recorded(request: Request) -> Response:
         start, end = time_range(q, now, src)
         return engine.recorded(src.point, start, end, boundary, min(max_count, cap))
 
-    return _series_response(request, q, produce, max_items=state.config.max_returned_items)
+    srcs = sources(request, q)
+    if boundary.lower() == "inside":
+        reads = [(src, *time_range(q, now, src)) for src in srcs]
+        if all(start <= end for _, start, end in reads):
+            return _recorded_together(request, q, reads, max_count)
+    return _series_response(request, q, produce, max_items=state.config.max_returned_items, srcs=srcs)
+
+
+def _recorded_together(
+    request: Request, q: Query, reads: list[tuple[StreamSource, int, int]], max_count: int
+) -> Response:
+    """Ascending Inside reads (the common case) of all streams at once: one generation pass and one column-wise
+    serialisation for the call instead of one per stream; the same body as `_series_response` gives."""
+    state = state_of(request)
+    limit = state.config.max_returned_items
+    values, offsets = state.archive.recorded_many(
+        [(src.point, start, end, min(max_count, limit + 1)) for src, start, end in reads], stop_after=limit
+    )
+    if len(values) > limit:
+        raise too_many(limit)
+    selector = FieldSelector(q.get("selectedFields"))
+    srcs = [src for src, _, _ in reads]
+    fields = selector.value_fields(("Items", "Items"))
+    bodies = timed_values_texts(values, offsets, [s.point for s in srcs], [s.units for s in srcs], fields)
+    count_values(len(values))
+    return _envelope(
+        selector, [_item_text(request, s, selector, "Items", b) for s, b in zip(srcs, bodies, strict=True)]
+    )
 
 
 def get_interpolated(request: Request) -> Response:
