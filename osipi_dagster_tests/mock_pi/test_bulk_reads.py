@@ -8,6 +8,7 @@ import pytest
 from mock_pi.archive import Archive, Event, Values
 from mock_pi.catalog import Catalog
 from mock_pi.pitime import parse_time
+from mock_pi.process import Emulator
 from mock_pi.serialize import VALUE_FIELDS, timed_values_text, timed_values_texts
 
 NOW = parse_time("2024-05-01T12:00:00Z", 0)
@@ -94,3 +95,28 @@ def test_serialising_many_streams_equals_one_text_per_stream(
         assert texts[i] == timed_values_text(part, p, fields, p.units), (i, p.name)
     if "Value" in fields:
         assert any('"IsSystem":true' in x for x in texts) and any('"IsSystem":false' in x for x in texts)
+
+
+def test_stream_set_count_summary_equals_per_stream_summaries(emulator: Emulator) -> None:
+    """summaryType=Count over many streams (the completeness check's call) takes the one-pass path; each item
+    must equal GET /streams/{id}/summary for that stream."""
+    import httpx
+
+    with httpx.Client(base_url=emulator.api, timeout=60) as http:
+        server = http.get("/dataservers").json()["Items"][0]["WebId"]
+        ids = [
+            i["WebId"]
+            for i in http.get(f"/dataservers/{server}/points", params={"maxCount": 120}).json()["Items"]
+        ]
+        window = {"startTime": "2024-05-01T09:00:00Z", "endTime": "2024-05-01T11:00:00Z", "summaryType": "Count",
+                  "calculationBasis": "EventWeighted"}  # fmt: skip
+        together = http.get("/streamsets/summary", params=[("webId", w) for w in ids] + list(window.items()))
+        assert together.status_code == 200
+        items = together.json()["Items"]
+        assert [i["WebId"] for i in items] == ids
+        counts = []
+        for web_id, item in zip(ids, items, strict=True):
+            alone = http.get(f"/streams/{web_id}/summary", params=window).json()["Items"]
+            assert item["Items"] == alone
+            counts.append(alone[0]["Value"]["Value"])
+        assert sum(counts) > 1_000 and len(set(counts)) > 10
