@@ -28,6 +28,11 @@ from mock_pi.process import Emulator, start_emulator  # noqa: E402
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 FROZEN = "2024-05-01T12:00:00Z"
 LATENCY = "latency:20ms"
+# Core pinning: on a machine with >= 2 cores the emulator (standing in for a PI Web API server, which runs on its own
+# machine) gets CPU 0 and the code under test (the Dagster run, the ceiling replay, naive reads) gets CPU 1, so
+# neither steals the other's core and the ratios compare like with like. OSIPI_BENCH_PIN=0 turns it off.
+PIN = os.environ.get("OSIPI_BENCH_PIN", "1") != "0" and len(os.sched_getaffinity(0)) >= 2
+SERVER_CPUS, CLIENT_CPUS = ({0}, {1}) if PIN else (None, None)
 VERSIONS = ("dagster", "polars", "deltalake", "httpx", "orjson", "numpy", "pyarrow", "starlette", "uvicorn")
 
 
@@ -65,9 +70,32 @@ def emulator_args(tags: int, latency_ms: int, *extra: str) -> tuple[str, ...]:
     return tuple(args)
 
 
+def pin_process(pid: int, cpus: set[int] | None) -> None:
+    """Pin every thread of `pid` to `cpus` (threads started later inherit it from their creator)."""
+    if cpus is None:
+        return
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
+@contextmanager
+def client_cpus() -> Iterator[None]:
+    """Run the block (and the threads it starts) on the code-under-test core; restore the old mask after."""
+    if CLIENT_CPUS is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, CLIENT_CPUS)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 @contextmanager
 def emulator(tags: int, latency_ms: int, *extra: str) -> Iterator[Emulator]:
     with start_emulator(*emulator_args(tags, latency_ms, *extra), timeout=300) as emu:
+        pin_process(emu.process.pid, SERVER_CPUS)
         yield emu
 
 
@@ -86,8 +114,15 @@ def emulator_cmd(tags: int, latency_ms: int, *extra: str) -> str:
 
 def run_child(args: list[str], timeout_s: float) -> dict[str, Any]:
     """Run a bench child process and return its `RESULT {json}` line; its stderr is shown on failure."""
+    pin = None if CLIENT_CPUS is None else (lambda: os.sched_setaffinity(0, CLIENT_CPUS))
     proc = subprocess.run(
-        [PYTHON, *args], capture_output=True, text=True, timeout=timeout_s, cwd=ROOT, check=False
+        [PYTHON, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=ROOT,
+        check=False,
+        preexec_fn=pin,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -123,5 +158,6 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "pinned": PIN,
         "versions": versions,
     }

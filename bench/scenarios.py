@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import polars as pl
 
-from bench.common import Figure, emulator, emulator_cmd, metrics, reset_metrics, run_child
+from bench.common import Figure, client_cpus, emulator, emulator_cmd, metrics, reset_metrics, run_child
 from osipi_dagster.lib.piwebapi import AssetDatabase, ClientConfig, PIWebAPIClient
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -37,7 +37,7 @@ def _timed_client_runs(
     runs = []
     for _ in range(repeat):
         reset_metrics(emu)
-        with PIWebAPIClient(ClientConfig(emu_api)) as pi:
+        with client_cpus(), PIWebAPIClient(ClientConfig(emu_api)) as pi:
             t0 = time.perf_counter()
             out = work(pi)
             out["wall_s"] = time.perf_counter() - t0
@@ -128,7 +128,7 @@ def event_frames(frames_per_day: int, latency_ms: int, repeat: int) -> Figure:
 def _replay(requests: list[dict[str, Any]], concurrency: int) -> tuple[float, int]:
     """Raw-fetch ceiling: the same requests, same pool and concurrency, bodies read and never parsed."""
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
-    with httpx.Client(limits=limits, timeout=300.0) as client:
+    with client_cpus(), httpx.Client(limits=limits, timeout=300.0) as client:
 
         def fetch(req: dict[str, Any]) -> int:
             body = req["content"].encode("utf-8") or None
@@ -146,7 +146,7 @@ def _naive(api: str, web_ids: list[str], start: datetime, end: datetime) -> dict
     """One request per tag, sequential (a one-stream call each, continued if cut at maxCount), decoded."""
     values = 0
     t0 = time.perf_counter()
-    with PIWebAPIClient(ClientConfig(api, max_concurrency=1)) as pi:
+    with client_cpus(), PIWebAPIClient(ClientConfig(api, max_concurrency=1)) as pi:
         for w in web_ids:
             values += pi.recorded([w], start, end).height
         calls = pi.stats.http_calls

@@ -590,9 +590,9 @@ class Archive:
             prev0 = self.before(point, lo - 1) if lo > point.created_us else Values.empty()
             nxt = self.after(point, hi, inclusive=False) if hi < now else Values.empty()
             data = Values.concat([prev0, inner, nxt])
-            idx_prev = np.searchsorted(data.ts_us, times, side="right") - 1
-            # For the "next" event take the first one strictly after t.
-            idx_next = np.searchsorted(data.ts_us, times, side="right")
+            # The "next" event is the first one strictly after t; the previous one is just before it.
+            idx_next = _right_of(data.ts_us, times)
+            idx_prev = idx_next - 1
             has_next = idx_next < len(data)
             return self._interp_from(point, data, times, idx_prev, idx_next, has_next, now)
         parts = []
@@ -655,6 +655,13 @@ class Archive:
             if out.text is not None:
                 out.text[bad] = None
         return out
+
+
+def _right_of(sorted_ts: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """np.searchsorted(sorted_ts, times, side="right"), without releasing the GIL for a few times (see _window)."""
+    if len(times) > 16:
+        return np.searchsorted(sorted_ts, times, side="right")
+    return np.array([int(np.count_nonzero(sorted_ts <= t)) for t in times.tolist()], dtype=np.int64)
 
 
 def _to_event(vals: Values, i: int) -> Event:
