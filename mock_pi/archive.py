@@ -586,10 +586,7 @@ class Archive:
         lo, hi = int(times.min()), int(times.max())
         expected = (min(hi, now) - max(lo, point.created_us)) / point.spacing_us
         if expected <= 8 * n + 4096:
-            inner = self.recorded(point, lo, hi, now_us=now)
-            prev0 = self.before(point, lo - 1) if lo > point.created_us else Values.empty()
-            nxt = self.after(point, hi, inclusive=False) if hi < now else Values.empty()
-            data = Values.concat([prev0, inner, nxt])
+            data = self._around(point, lo, hi, now)
             # The "next" event is the first one strictly after t; the previous one is just before it.
             idx_next = _right_of(data.ts_us, times)
             idx_prev = idx_next - 1
@@ -605,6 +602,22 @@ class Archive:
             inx = np.array([len(prev)])
             parts.append(self._interp_from(point, data, one, ip, inx, inx < len(data), now))
         return Values.concat(parts)
+
+    def _around(self, point: Point, lo: int, hi: int, now: int) -> Values:
+        """The events interpolation at times in [lo, hi] needs: the last one before lo, all in [lo, hi], the first
+        after hi (none after `now`). One generated window of a few slots either side usually holds them all."""
+        d = point.spacing_us
+        margin = _MIN_CHUNK_SLOTS // 2 * d
+        near = self._window(point, max(point.created_us, lo - margin), min(now, hi + margin))
+        before_lo = int(np.count_nonzero(near.ts_us < lo))
+        after_hi = int(np.count_nonzero(near.ts_us > hi))
+        if (before_lo or lo <= point.created_us) and (after_hi or hi + margin >= now):
+            first = max(before_lo - 1, 0)
+            return near.take(slice(first, len(near) - max(after_hi - 1, 0)))
+        inner = self.recorded(point, lo, hi, now_us=now)
+        prev0 = self.before(point, lo - 1) if lo > point.created_us else Values.empty()
+        nxt = self.after(point, hi, inclusive=False) if hi < now else Values.empty()
+        return Values.concat([prev0, inner, nxt])
 
     def _interp_from(
         self,
