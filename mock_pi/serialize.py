@@ -15,6 +15,8 @@ import polars as pl
 from mock_pi.archive import Values
 from mock_pi.catalog import SYSTEM_STATES, Point
 
+# From this many values, column-wise serialisation (polars) beats per-value string building despite its set-up cost.
+_COLUMNWISE_FROM = 256
 VALUE_FIELDS = ("Timestamp", "Value", "UnitsAbbreviation", "Good", "Questionable", "Substituted", "Annotated")
 
 
@@ -184,6 +186,11 @@ def timed_values_text(
     values: Values, point: Point, fields: Sequence[str] = VALUE_FIELDS, units: str | None = None
 ) -> str:
     """The TimedValues as JSON array text: '[{...},{...}]'."""
+    if len(values) >= _COLUMNWISE_FROM:
+        offsets = np.array([0, len(values)], dtype=np.int64)
+        return timed_values_texts(
+            values, offsets, [point], [point.units if units is None else units], fields
+        )[0]
     return "[" + ",".join(timed_value_fragments(values, point, fields, units)) + "]"
 
 

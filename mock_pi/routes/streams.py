@@ -22,7 +22,7 @@ from mock_pi.catalog import CALC_FAILED, NO_DATA, SYSTEM_STATES, Point
 from mock_pi.http import JSON_TYPE, PIHTTPError, Query, base_url, json_response
 from mock_pi.metrics import count_values
 from mock_pi.pitime import format_us, parse_interval, parse_time
-from mock_pi.serialize import FieldSelector, timed_value_fragments
+from mock_pi.serialize import FieldSelector, timed_value_fragments, timed_values_text
 from mock_pi.state import EmulatorState, StreamSource
 
 DEFAULT_START = "*-1d"
@@ -399,8 +399,7 @@ def values_envelope(values: Values, src: StreamSource, selector: FieldSelector) 
         parts.append('"Links":{}')
     if selector.keeps(("Items",)):
         fields = selector.value_fields(("Items",))
-        frags = timed_value_fragments(values, src.point, fields, src.units)
-        parts.append('"Items":[' + ",".join(frags) + "]")
+        parts.append('"Items":' + timed_values_text(values, src.point, fields, src.units))
     if selector.keeps(("UnitsAbbreviation",)):
         parts.append('"UnitsAbbreviation":' + orjson.dumps(src.units).decode())
     count_values(len(values))

@@ -42,7 +42,7 @@ from mock_pi.routes.streams import (
     too_many,
     value_at,
 )
-from mock_pi.serialize import FieldSelector, timed_value_fragments, timed_values_texts
+from mock_pi.serialize import FieldSelector, timed_value_fragments, timed_values_text, timed_values_texts
 from mock_pi.state import EmulatorState, StreamSource
 
 
@@ -105,7 +105,7 @@ def _series_response(
         total += len(vals)
         if total > max_items:
             raise too_many(max_items)
-        body = "[" + ",".join(timed_value_fragments(vals, src.point, fields, src.units)) + "]"
+        body = timed_values_text(vals, src.point, fields, src.units)
         items.append(_item_text(request, src, selector, "Items", body))
     count_values(total)
     return _envelope(selector, items)
