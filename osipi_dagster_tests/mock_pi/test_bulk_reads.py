@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from mock_pi.serialize import VALUE_FIELDS, timed_value_fragments, timed_values_
 NOW = parse_time("2024-05-01T12:00:00Z", 0)
 CATALOG = Catalog(seed=7, tags=600, data_servers=2)
 POINTS = [CATALOG.point_at(i) for i in range(len(CATALOG))]
+ARRAYS = [f.name for f in dataclasses.fields(Values) if f.name != "text"]
 FIELDS = ("Timestamp", "Value", "Good", "Questionable", "Substituted", "Annotated")
 
 
@@ -26,17 +29,7 @@ def same(a: Values, b: Values) -> bool:
         return False
     texts = [(x.text.tolist() if x.text is not None else [None] * len(x)) for x in (a, b)]
     return texts[0] == texts[1] and all(
-        np.array_equal(getattr(a, f), getattr(b, f), equal_nan=(f == "value"))
-        for f in (
-            "ts_us",
-            "value",
-            "digital_code",
-            "is_system",
-            "good",
-            "questionable",
-            "substituted",
-            "annotated",
-        )
+        np.array_equal(getattr(a, f), getattr(b, f), equal_nan=(f == "value")) for f in ARRAYS
     )
 
 
