@@ -546,13 +546,20 @@ def _window_prepare(
                 "use pl.col(...).dt.replace_time_zone('UTC') for naive UTC values"
             )
         ts = pl.col(column)
-        frame = frame.with_columns(ts.dt.convert_time_zone("UTC"))
+        if dtype.time_zone != "UTC":
+            frame = frame.with_columns(ts.dt.convert_time_zone("UTC"))
         derived = [pl.col(column).dt.date().alias(p) for p in parts if p not in frame.columns]
         frame = frame.with_columns(derived) if derived else frame
         if frame.height == 0:
             return frame
-        outside = frame.filter(~((ts >= start) & (ts < end)).fill_null(False))
-        if outside.height:
+        # The window and partition checks as one pass that counts offending rows; rows are read only to report.
+        date_parts = [p for p in parts if frame.schema[p] == pl.Date]
+        counts = frame.select(
+            (~((ts >= start) & (ts < end)).fill_null(False)).sum().alias("_outside"),
+            *((pl.col(p) != ts.dt.date()).sum().alias(f"_part_{i}") for i, p in enumerate(date_parts)),
+        ).row(0, named=True)
+        if counts["_outside"]:
+            outside = frame.filter(~((ts >= start) & (ts < end)).fill_null(False))
             lo, hi = outside[column].min(), outside[column].max()
             raise WindowError(
                 f"{outside.height} rows have {column} outside the window [{start.isoformat()}, {end.isoformat()}) "
@@ -562,13 +569,12 @@ def _window_prepare(
             bad = frame.filter(~extra.fill_null(False)).height
             if bad:
                 raise WindowError(f"{bad} rows do not match extra_predicate; they would escape the replace")
-        for p in parts:
-            if frame.schema[p] == pl.Date:
-                wrong = frame.filter(pl.col(p) != ts.dt.date()).height
-                if wrong:
-                    raise WindowError(
-                        f"{wrong} rows have partition {p!r} different from the UTC date of {column!r}"
-                    )
+        for i, p in enumerate(date_parts):
+            wrong = counts[f"_part_{i}"]
+            if wrong:
+                raise WindowError(
+                    f"{wrong} rows have partition {p!r} different from the UTC date of {column!r}"
+                )
         return frame
 
     return prepare

@@ -878,7 +878,8 @@ class PIWebAPIClient:
                 frames.append(values_frame(_by_stream(more_chunks, web_ids)))
         self._learn(counts, (end - start).total_seconds())
         frame = frames[0] if len(frames) == 1 else _stream_order(pl.concat(frames), web_ids)
-        if not include_end and len(frame):
+        # boundaryType=Inside includes values stamped exactly at `end`: drop them (a copy only when there are any).
+        if not include_end and len(frame) and frame["timestamp"].max() >= end:  # type: ignore[operator]
             frame = frame.filter(pl.col("timestamp") < end)
         return frame
 

@@ -7,7 +7,8 @@ parsing in polars, and a per-value Python loop only for streams whose values are
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from operator import itemgetter, methodcaller
+from itertools import chain, compress, count
+from operator import itemgetter, methodcaller, not_
 from typing import Any
 
 import numpy as np
@@ -24,11 +25,13 @@ from osipi_dagster.lib.piwebapi.schema import (
 # SYSTEM digital state codes live in 193..320 (reserved for AVEVA); used only when a server omits IsSystem.
 SYSTEM_CODES = range(193, 321)
 _NUMBER_TYPES = frozenset({float, int})
+_IS_NUMBER_TYPE = _NUMBER_TYPES.__contains__
 _TS = itemgetter("Timestamp")
 _VALUE = itemgetter("Value")
 _GOOD = itemgetter("Good")
 _QUEST = itemgetter("Questionable")
 _SUBST = itemgetter("Substituted")
+_ANNOTATED = itemgetter("Annotated")
 _GET_VALUE = methodcaller("get", "Value")
 _GET_GOOD = methodcaller("get", "Good", True)
 _GET_QUEST = methodcaller("get", "Questionable", False)
@@ -52,8 +55,91 @@ class StreamChunk:
         self.ordinal_offset = ordinal_offset
 
 
+# "YYYY-MM-DDTHH:MM:SS[.f]Z", what PI Web API sends: where the separators and the digits are.
+_SEPARATORS = ((4, ord("-")), (7, ord("-")), (10, ord("T")), (13, ord(":")), (16, ord(":")))
+_SHORTEST, _LONGEST = 20, 30  # no fraction; 9 fractional digits (nanoseconds)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _epoch_us_fast(texts: Sequence[Any]) -> np.ndarray | None:
+    """UTC microseconds of texts that are all exactly "YYYY-MM-DDTHH:MM:SSZ" or "...SS.<1-9 digits>Z", vectorised
+    in numpy over the bytes (a fraction is truncated to microseconds, as polars' %.f does). None when any text has
+    another shape or an out-of-range field (offsets, leap seconds, Feb 30, nulls): the caller then parses the whole
+    column with polars, so odd input behaves exactly as before."""
+    n = len(texts)
+    try:
+        joined = "".join(texts)
+    except TypeError:  # a null or a non-text timestamp
+        return None
+    if not n or not joined.isascii():
+        return None
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    shortest, longest = int(lens.min()), int(lens.max())
+    if shortest < _SHORTEST or longest > _LONGEST or (lens == _SHORTEST + 1).any():
+        return None
+    raw = joined.encode("ascii")
+    if shortest == longest:
+        rows = np.frombuffer(raw, dtype=np.uint8).reshape(n, shortest)
+
+        def at(k: int) -> np.ndarray:
+            return rows[:, k]
+    else:
+        # Padded, so that reading a fixed position past the end of a short last text stays inside the buffer.
+        buf = np.frombuffer(raw + bytes(_LONGEST), dtype=np.uint8)
+        starts = np.cumsum(lens) - lens
+
+        def at(k: int) -> np.ndarray:
+            return buf[starts + k]
+
+    ok = (at(shortest - 1) if shortest == longest else buf[starts + lens - 1]) == ord("Z")
+    for k, sep in _SEPARATORS:
+        ok &= at(k) == sep
+
+    def number(*positions: int) -> np.ndarray:
+        nonlocal ok
+        out = np.zeros(n, dtype=np.int64)
+        for k in positions:
+            d = at(k).astype(np.int64) - 48
+            ok &= (d >= 0) & (d <= 9)
+            out = out * 10 + d
+        return out
+
+    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
+    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
+    frac_ns = np.zeros(n, dtype=np.int64)
+    if longest > _SHORTEST:
+        has_frac = lens > _SHORTEST
+        ok &= ~has_frac | (at(19) == ord("."))
+        for i, k in enumerate(range(20, longest - 1)):
+            inside = k < lens - 1
+            d = at(k).astype(np.int64) - 48
+            ok &= ~inside | ((d >= 0) & (d <= 9))
+            frac_ns += np.where(inside, d, 0) * 10 ** (8 - i)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_ok = (month >= 1) & (month <= 12)
+    dim = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
+    ok &= (year >= 1) & month_ok & (day >= 1) & (day <= dim) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    if not ok.all():
+        return None
+    # Days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil), all in int64.
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + frac_ns // 1000
+
+
 def parse_timestamps(texts: Sequence[str] | pl.Series) -> pl.Series:
     """ISO 8601 texts (Z, fractional seconds, or offsets) → Datetime(us, UTC), vectorised."""
+    if not isinstance(texts, pl.Series):
+        fast = _epoch_us_fast(texts)
+        if fast is not None:
+            return (
+                pl.Series("timestamp", fast, dtype=pl.Int64)
+                .cast(pl.Datetime("us"))
+                .dt.replace_time_zone("UTC")
+            )
     s = texts if isinstance(texts, pl.Series) else pl.Series("timestamp", texts, dtype=pl.Utf8)
     out = s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", time_zone="UTC", strict=False)
     missing = out.is_null() & s.is_not_null()
@@ -114,15 +200,18 @@ def _columns(chunk: StreamChunk) -> tuple[list[Any], ...]:
 def _split_values(
     vals: list[Any],
 ) -> tuple[list[Any], list[str | None] | None, list[int | None] | None, list[bool] | None]:
-    """Value column → (numeric, text, digital code, is_system). Fast path when all values are numbers."""
+    """Value column → (numeric, text, digital code, is_system). Fast path when all values are numbers; otherwise
+    only the values that are not numbers (system states in a numeric stream, digital/string values) are visited."""
     kinds = set(map(type, vals))
     if kinds <= _NUMBER_TYPES:
         return vals, None, None, None
-    num: list[float | None] = []
-    text: list[str | None] = []
-    code: list[int | None] = []
-    system: list[bool] = []
-    for v in vals:
+    n = len(vals)
+    num: list[Any] = list(vals)  # numbers stay as they are; every other position is overwritten below
+    text: list[str | None] = [None] * n
+    code: list[int | None] = [None] * n
+    system: list[bool] = [False] * n
+    for i in compress(count(), map(not_, map(_IS_NUMBER_TYPE, map(type, vals)))):
+        v = vals[i]
         if isinstance(v, dict):
             c = v.get("Value")
             c = int(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
@@ -131,31 +220,21 @@ def _split_values(
                 is_sys = is_sys.lower() == "true"
             elif is_sys is None:
                 is_sys = c is not None and c in SYSTEM_CODES
-            num.append(None)
-            text.append(v.get("Name"))
-            code.append(c)
-            system.append(bool(is_sys))
+            num[i] = None
+            text[i] = v.get("Name")
+            code[i] = c
+            system[i] = bool(is_sys)
         elif isinstance(v, str):
-            num.append(None)
-            text.append(v)
-            code.append(None)
-            system.append(False)
+            num[i] = None
+            text[i] = v
         elif isinstance(v, bool):
-            num.append(float(v))
-            text.append(None)
-            code.append(None)
-            system.append(False)
+            num[i] = float(v)
         elif isinstance(v, (int, float)):
-            num.append(v)
-            text.append(None)
-            code.append(None)
-            system.append(False)
+            pass  # a subclass of int or float: kept as the number it is
         else:
             # null or a structure we do not model (e.g. Blob): keep the row, value unknown.
-            num.append(None)
-            text.append(None if v is None else str(v))
-            code.append(None)
-            system.append(False)
+            num[i] = None
+            text[i] = None if v is None else str(v)
     return num, text, code, system
 
 
@@ -171,6 +250,112 @@ def check_errors(obj: Mapping[str, Any], what: str, web_id: str | None) -> None:
         )
 
 
+class _Columns:
+    """The decoded columns of a list of chunks, before timestamps are parsed: lists or boolean Series."""
+
+    __slots__ = ("annotated", "code", "good", "num", "quest", "subst", "system", "text", "ts")
+
+    def __init__(self) -> None:
+        self.ts: list[Any] = []
+        self.num: list[Any] = []
+        # None while every value is numeric (the text, code and system columns are then constant).
+        self.text: list[Any] | None = None
+        self.code: list[Any] | None = None
+        self.system: list[Any] | None = None
+        self.good: list[Any] | pl.Series = []
+        self.quest: list[Any] | pl.Series = []
+        self.subst: list[Any] | pl.Series = []
+        self.annotated: list[Any] | pl.Series = []
+
+    def add_values(self, vals: list[Any]) -> None:
+        """Append one stream's values, split into numeric / text / code / system columns."""
+        num, text, code, system = _split_values(vals)
+        self.num += num
+        n = len(vals)
+        if text is None:
+            if self.text is not None:
+                self.text += [None] * n
+                self.code += [None] * n  # type: ignore[operator]
+                self.system += [False] * n  # type: ignore[operator]
+        else:
+            if self.text is None:
+                # First non-numeric stream: back-fill the numeric streams seen so far.
+                done = len(self.num) - n
+                self.text, self.code, self.system = [None] * done, [None] * done, [False] * done
+            self.text += text
+            self.code += code  # type: ignore[operator]
+            self.system += system  # type: ignore[operator]
+
+
+def _bool_series(column: list[Any], default: bool) -> pl.Series:
+    """A flag column as Boolean: built directly when every entry is a real boolean (the norm), else via _flags."""
+    try:
+        series = pl.Series(column, dtype=pl.Boolean)  # strict: raises on anything but bools and nulls
+        if not series.has_nulls():
+            return series
+    except TypeError:
+        pass
+    return pl.Series(_flags(column, default), dtype=pl.Boolean)
+
+
+def _flat_columns(chunks: list[StreamChunk]) -> _Columns | None:
+    """Fast path: one C-level pass per column over every value of every chunk at once. None when a value lacks a
+    status flag, is not an object, or carries Errors: the per-chunk path then decodes (or raises) exactly as always."""
+    items = chunks[0].items if len(chunks) == 1 else list(chain.from_iterable(c.items for c in chunks))
+    out = _Columns()
+    try:
+        out.ts = list(map(_TS, items))
+        vals = list(map(_VALUE, items))
+        good = list(map(_GOOD, items))
+        quest = list(map(_QUEST, items))
+        subst = list(map(_SUBST, items))
+    except (KeyError, TypeError):
+        return None
+    try:
+        annotated = list(map(_ANNOTATED, items))
+        keys_read = 6
+    except KeyError:
+        annotated = list(map(_GET_ANNOTATED, items))
+        keys_read = 5
+    # A value holding exactly the keys just read has no Errors member: scan for Errors only when one has more keys.
+    if max(map(len, items)) > keys_read and any(map(_HAS_ERRORS, items)):
+        return None
+    out.good = _bool_series(good, True)
+    out.quest = _bool_series(quest, False)
+    out.subst = _bool_series(subst, False)
+    out.annotated = _bool_series(annotated, False)
+    # Split once for the whole response: a numeric stream's rows get the same null text/code and false is_system
+    # as when streams are split one by one.
+    out.num, out.text, out.code, out.system = _split_values(vals)
+    return out
+
+
+def _chunked_columns(chunks: list[StreamChunk]) -> _Columns:
+    """Per-chunk path with defaults for missing flags; raises on values without a Timestamp or with Errors."""
+    out = _Columns()
+    good: list[Any] = []
+    quest: list[Any] = []
+    subst: list[Any] = []
+    annotated: list[Any] = []
+    for chunk in chunks:
+        # _columns first: it rejects values that are not TimedValue objects, which the Errors scan assumes.
+        ts, vals, g, q, s, a = _columns(chunk)
+        if any(map(_HAS_ERRORS, chunk.items)):
+            for value in chunk.items:
+                check_errors(value, "a value", chunk.web_id)
+        out.ts += ts
+        good += g
+        quest += q
+        subst += s
+        annotated += a
+        out.add_values(vals)
+    out.good = pl.Series(good, dtype=pl.Boolean)
+    out.quest = pl.Series(quest, dtype=pl.Boolean)
+    out.subst = pl.Series(subst, dtype=pl.Boolean)
+    out.annotated = pl.Series(annotated, dtype=pl.Boolean)
+    return out
+
+
 def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
     """StreamChunks → one VALUES_SCHEMA frame (ordinals computed per stream and timestamp, in response order)."""
     chunks = [c for c in chunks if c.items]
@@ -178,44 +363,11 @@ def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
         return pl.DataFrame(schema=VALUES_SCHEMA)
     lengths = np.fromiter((len(c.items) for c in chunks), dtype=np.int64, count=len(chunks))
     total = int(lengths.sum())
-    ts_all: list[Any] = []
-    good_all: list[Any] = []
-    quest_all: list[Any] = []
-    subst_all: list[Any] = []
-    ann_all: list[Any] = []
-    num_all: list[Any] = []
-    text_all: list[Any] = []
-    code_all: list[Any] = []
-    sys_all: list[Any] = []
-    any_text = False
-    for chunk in chunks:
-        # _columns first: it rejects values that are not TimedValue objects, which the Errors scan assumes.
-        ts, vals, good, quest, subst, ann = _columns(chunk)
-        if any(map(_HAS_ERRORS, chunk.items)):
-            for value in chunk.items:
-                check_errors(value, "a value", chunk.web_id)
-        ts_all += ts
-        good_all += good
-        quest_all += quest
-        subst_all += subst
-        ann_all += ann
-        num, text, code, system = _split_values(vals)
-        num_all += num
-        n = len(vals)
-        if text is None:
-            if any_text:
-                text_all += [None] * n
-                code_all += [None] * n
-                sys_all += [False] * n
-        else:
-            if not any_text:
-                # First non-numeric stream: back-fill the numeric streams seen so far.
-                done = len(num_all) - n
-                text_all, code_all, sys_all = [None] * done, [None] * done, [False] * done
-                any_text = True
-            text_all += text
-            code_all += code
-            sys_all += system
+    cols = _flat_columns(chunks)
+    if cols is None:
+        cols = _chunked_columns(chunks)
+    ts_all = cols.ts
+    any_text = cols.text is not None
 
     timestamps = parse_timestamps(ts_all)
     if timestamps.null_count():
@@ -245,20 +397,20 @@ def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
             "web_id": pl.Series([c.web_id for c in chunks], dtype=pl.Utf8).gather(stream_idx),
             "timestamp": timestamps,
             "ordinal": pl.Series(ordinal, dtype=pl.Int32),
-            "value": pl.Series(num_all, dtype=pl.Float64, strict=False),
-            "value_text": pl.Series(text_all, dtype=pl.Utf8)
+            "value": pl.Series(cols.num, dtype=pl.Float64, strict=False),
+            "value_text": pl.Series(cols.text, dtype=pl.Utf8)
             if any_text
             else pl.repeat(None, total, dtype=pl.Utf8, eager=True),
-            "digital_code": pl.Series(code_all, dtype=pl.Int32)
+            "digital_code": pl.Series(cols.code, dtype=pl.Int32)
             if any_text
             else pl.repeat(None, total, dtype=pl.Int32, eager=True),
-            "is_system": pl.Series(sys_all, dtype=pl.Boolean)
+            "is_system": pl.Series(cols.system, dtype=pl.Boolean)
             if any_text
             else pl.repeat(False, total, dtype=pl.Boolean, eager=True),
-            "good": pl.Series(good_all, dtype=pl.Boolean),
-            "questionable": pl.Series(quest_all, dtype=pl.Boolean),
-            "substituted": pl.Series(subst_all, dtype=pl.Boolean),
-            "annotated": pl.Series(ann_all, dtype=pl.Boolean),
+            "good": cols.good,
+            "questionable": cols.quest,
+            "substituted": cols.subst,
+            "annotated": cols.annotated,
             "units": pl.Series(units, dtype=pl.Utf8).gather(stream_idx),
         }
     )

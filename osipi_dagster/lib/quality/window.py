@@ -6,9 +6,12 @@ Bounded memory whatever the window length: one aggregate row per tag, one per sy
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from osipi_dagster.lib.quality.config import QualityThresholds
@@ -70,26 +73,107 @@ def _key_expr() -> pl.Expr:
     return pl.col("timestamp").dt.epoch("us").cast(pl.Int128) * (1 << 32) + pl.col("ordinal").cast(pl.Int128)
 
 
+@dataclass(frozen=True)
+class TagRuns:
+    """A page whose rows come tag by tag (each web id in one contiguous run, as the client yields them): the runs'
+    web ids, first rows and lengths. Per-tag work on such a page is a reduction over runs, with no hashing."""
+
+    web_ids: list[str]
+    starts: np.ndarray
+    lengths: np.ndarray
+
+    def per_row(self, values: np.ndarray) -> np.ndarray:
+        """One value per run → one per row."""
+        return np.repeat(values, self.lengths)
+
+
+def tag_runs(web_id: pl.Series) -> TagRuns | None:
+    """The runs of `web_id` when every web id occupies one contiguous run and none is null; else None (callers
+    then take their general, hash-based path)."""
+    n = len(web_id)
+    if n == 0 or web_id.has_nulls():
+        return None
+    run_id = web_id.rle_id().to_numpy()
+    starts = np.flatnonzero(run_id[1:] != run_id[:-1]) + 1
+    starts = np.concatenate((np.zeros(1, dtype=np.int64), starts.astype(np.int64)))
+    firsts = web_id.gather(starts).to_list()
+    if len(set(firsts)) != len(firsts):
+        return None
+    return TagRuns(firsts, starts, np.diff(np.append(starts, n)))
+
+
+def _epoch_us(stamps: pl.Series) -> np.ndarray:
+    """Microseconds since the epoch of a Datetime column, as numpy (no copy for the usual Datetime("us"))."""
+    dtype = stamps.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit == "us":
+        return stamps.to_physical().to_numpy()
+    return stamps.dt.epoch("us").to_numpy()
+
+
+def _bools(page: pl.DataFrame, name: str) -> np.ndarray | None:
+    column = page[name]
+    return None if column.has_nulls() else column.to_numpy()
+
+
 @dataclass
 class KeyOrder:
     """Per tag, the greatest (timestamp, ordinal) landed so far. The client yields every stream in archive order
     (frames per stream group and time window, in time order), so a unique window has strictly increasing keys per
     tag; any key not above its tag's running maximum is a duplicate (or a reordering, which we refuse as well).
-    Memory: one Int128 per tag, however long the window."""
+    Memory: one key per tag, however long the window."""
 
-    _last: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"web_id": pl.Utf8, "_prev": pl.Int128})
-    )
+    # web id → greatest key landed, as the Int128 of _key_expr (a Python int; None when only null keys landed).
+    _prev: dict[str | None, int | None] = field(default_factory=dict)
     rows: int = 0
 
-    def check(self, page: pl.DataFrame) -> None:
+    def check(self, page: pl.DataFrame, runs: TagRuns | None = None) -> None:
         """Raise DuplicateKeyError if any row of `page` is not after every earlier key of its tag; else remember
-        the page's greatest key per tag."""
+        the page's greatest key per tag. `runs`: tag_runs(page["web_id"]) when the caller has it already."""
         if page.height == 0:
             return
+        if runs is None:
+            runs = tag_runs(page["web_id"])
+        if runs is None or not self._check_runs(page, runs):
+            self._check_exact(page)
+
+    def _check_runs(self, page: pl.DataFrame, runs: TagRuns) -> bool:
+        """Fast path for a page that comes tag by tag: keys strictly increasing within each run, and each run's
+        first key above the tag's previous one, means no row repeats a key (the running maximum is then the
+        previous row). Remembers the page and returns True; returns False (remembering nothing) otherwise, and
+        the exact path finds and reports the offending rows."""
+        stamps, ordinals = page["timestamp"], page["ordinal"]
+        if stamps.has_nulls() or ordinals.has_nulls():
+            return False
+        ts = _epoch_us(stamps)
+        ordinal = ordinals.to_numpy()
+        later = (ts[1:] > ts[:-1]) | ((ts[1:] == ts[:-1]) & (ordinal[1:] > ordinal[:-1]))
+        later[runs.starts[1:] - 1] = True  # a run's first row is compared with the tag's previous key below
+        if not later.all():
+            return False
+        shift = 1 << 32
+        ends = runs.starts + runs.lengths - 1
+        first_keys = [
+            int(t) * shift + int(o) for t, o in zip(ts[runs.starts], ordinal[runs.starts], strict=True)
+        ]
+        prev = self._prev
+        for web_id, key in zip(runs.web_ids, first_keys, strict=True):
+            before = prev.get(web_id)
+            if before is not None and key <= before:
+                return False
+        for web_id, t, o in zip(runs.web_ids, ts[ends], ordinal[ends], strict=True):
+            prev[web_id] = int(t) * shift + int(o)
+        self.rows += page.height
+        return True
+
+    def _check_exact(self, page: pl.DataFrame) -> None:
+        """Any page: per-tag running maximum over the page's rows in order (hash-based)."""
+        last = pl.DataFrame(
+            {"web_id": list(self._prev), "_prev": list(self._prev.values())},
+            schema={"web_id": pl.Utf8, "_prev": pl.Int128},
+        )
         keyed = (
             page.select(*KEY, _key_expr().alias("_k"))
-            .join(self._last, on="web_id", how="left", maintain_order="left")
+            .join(last, on="web_id", how="left", maintain_order="left")
             .with_columns(
                 pl.max_horizontal(pl.col("_k").cum_max().shift(1).over("web_id"), pl.col("_prev")).alias(
                     "_max"
@@ -114,11 +198,14 @@ class KeyOrder:
             )
         self.rows += page.height
         page_max = keyed.group_by("web_id").agg(pl.col("_k").max().alias("_prev"))
-        self._last = pl.concat([self._last, page_max]).group_by("web_id").agg(pl.col("_prev").max())
+        for web_id, key in page_max.iter_rows():
+            # Nulls kept as they were in the old table of keys: a null web id never joins, a null key is no bound.
+            before = self._prev.get(web_id)
+            self._prev[web_id] = key if before is None else before if key is None else max(before, key)
 
     @property
     def tags(self) -> int:
-        return self._last.height
+        return len(self._prev)
 
 
 @dataclass
@@ -134,13 +221,49 @@ class WindowProfile:
     keys: KeyOrder = field(default_factory=KeyOrder)
     _parts: list[pl.DataFrame] = field(default_factory=list)
     _states: list[pl.DataFrame] = field(default_factory=list)
+    _bounds_map: dict[str, tuple[bool, float, float]] | None = field(default=None, init=False, repr=False)
+    _bounds_ready: bool = field(default=False, init=False, repr=False)
 
-    def add(self, page: pl.DataFrame) -> None:
+    def add(self, page: pl.DataFrame, runs: TagRuns | None = None) -> None:
         """Profile one page. Raises DuplicateKeyError (and profiles nothing of the page) when the page repeats a
-        key: callers add a page before writing it, so a duplicate never reaches the lake."""
+        key: callers add a page before writing it, so a duplicate never reaches the lake. `runs`:
+        tag_runs(page["web_id"]) when the caller has it already."""
         if page.height == 0:
             return
-        self.keys.check(page)
+        if runs is None:
+            runs = tag_runs(page["web_id"])
+        self.keys.check(page, runs)
+        agg = self._per_tag_runs(page, runs) if runs is not None else None
+        if agg is None:
+            agg = self._per_tag_exact(page).cast(_PER_TAG)  # type: ignore[arg-type]
+        self._parts.append(agg)
+        system = page["is_system"]
+        if runs is not None and not system.has_nulls():
+            # System states are a handful of rows: count their names in Python (same counts as the group-by).
+            rows = np.flatnonzero(system.to_numpy())
+            if len(rows):
+                names = Counter(page["value_text"].gather(rows).to_list())
+                self._states.append(
+                    pl.DataFrame(
+                        {
+                            "state": ["(unnamed)" if k is None else k for k in names],
+                            "count": list(names.values()),
+                        },
+                        schema={"state": pl.Utf8, "count": pl.Int64},
+                    )
+                )
+        elif system.any():
+            self._states.append(
+                page.filter(pl.col("is_system"))
+                .group_by(pl.col("value_text").fill_null("(unnamed)").alias("state"))
+                .agg(pl.len().cast(pl.Int64).alias("count"))
+            )
+        if len(self._parts) >= COMPACT_EVERY:
+            self._parts = [self._fold_tags()]
+            self._states = [self._fold_states()]
+
+    def _per_tag_exact(self, page: pl.DataFrame) -> pl.DataFrame:
+        """The page's per-tag aggregates, any page (hash join with the catalogue, group by web id)."""
         tol = self.thresholds.span_tolerance
         bounds = self.points.select("web_id", "point_type", "span", "zero")
         numeric_good = (
@@ -151,7 +274,7 @@ class WindowProfile:
         outside = (
             numeric_good & pl.col("span").is_not_null() & ((pl.col("value") < lo) | (pl.col("value") > hi))
         )
-        agg = (
+        return (
             page.join(bounds, on="web_id", how="left")
             .group_by("web_id")
             .agg(
@@ -166,15 +289,77 @@ class WindowProfile:
                 pl.col("value").filter(numeric_good).max().alias("vmax"),
             )
         )
-        self._parts.append(agg.cast(_PER_TAG))  # type: ignore[arg-type]
-        self._states.append(
-            page.filter(pl.col("is_system"))
-            .group_by(pl.col("value_text").fill_null("(unnamed)").alias("state"))
-            .agg(pl.len().cast(pl.Int64).alias("count"))
+
+    def _bounds(self) -> dict[str, tuple[bool, float, float]] | None:
+        """web id → (numeric point type, span, zero; NaN for null), or None when the catalogue repeats a web id
+        (the hash join would then repeat rows; the exact path keeps that behaviour)."""
+        if self._bounds_ready:
+            return self._bounds_map
+        points = self.points
+        out: dict[str, tuple[bool, float, float]] | None = None
+        if points["web_id"].is_unique().all():
+            numeric = points["point_type"].is_in(NUMERIC_POINT_TYPES).fill_null(False).to_list()
+            span = points["span"].cast(pl.Float64).fill_null(float("nan")).to_list()
+            zero = points["zero"].cast(pl.Float64).fill_null(float("nan")).to_list()
+            out = dict(zip(points["web_id"].to_list(), zip(numeric, span, zero, strict=True), strict=True))
+        self._bounds_map, self._bounds_ready = out, True
+        return out
+
+    def _per_tag_runs(self, page: pl.DataFrame, runs: TagRuns) -> pl.DataFrame | None:
+        """The same aggregates as _per_tag_exact for a page that comes tag by tag, as numpy reductions over the
+        runs; None (exact path) for what numpy would order differently from polars: NaN or -0.0 values, nulls in
+        flags, or a catalogue that repeats a web id."""
+        bounds = self._bounds()
+        if bounds is None:
+            return None
+        good, system = _bools(page, "good"), _bools(page, "is_system")
+        quest, subst = _bools(page, "questionable"), _bools(page, "substituted")
+        if good is None or system is None or quest is None or subst is None:
+            return None
+        value = page["value"]
+        if value.has_nulls():
+            has_value = value.is_not_null().to_numpy()
+            v = value.fill_null(0.0).to_numpy()
+        else:
+            has_value = np.ones(page.height, dtype=bool)
+            v = value.to_numpy()
+        if np.isnan(v).any() or (np.signbit(v) & (v == 0.0)).any():
+            return None
+        missing: tuple[bool, float, float] = (False, float("nan"), float("nan"))
+        per_run = [bounds.get(w, missing) for w in runs.web_ids]
+        numeric = np.fromiter((b[0] for b in per_run), dtype=bool, count=len(per_run))
+        span = np.fromiter((b[1] for b in per_run), dtype=np.float64, count=len(per_run))
+        zero = np.fromiter((b[2] for b in per_run), dtype=np.float64, count=len(per_run))
+        tol = self.thresholds.span_tolerance
+        lo = zero - tol * span
+        hi = zero + (1 + tol) * span
+        good_value = good & ~system
+        numeric_good = good_value & runs.per_row(numeric) & has_value
+        outside = (
+            numeric_good & runs.per_row(~np.isnan(span)) & ((v < runs.per_row(lo)) | (v > runs.per_row(hi)))
         )
-        if len(self._parts) >= COMPACT_EVERY:
-            self._parts = [self._fold_tags()]
-            self._states = [self._fold_states()]
+
+        def total(flags: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(flags.astype(np.int64), runs.starts)
+
+        n_numeric = total(numeric_good)
+        none = n_numeric == 0
+        vmin = np.minimum.reduceat(np.where(numeric_good, v, np.inf), runs.starts)
+        vmax = np.maximum.reduceat(np.where(numeric_good, v, -np.inf), runs.starts)
+        columns: dict[str, Any] = {
+            "web_id": pl.Series(runs.web_ids, dtype=pl.Utf8),
+            "rows": runs.lengths.astype(np.int64),
+            "good": total(good_value),
+            "system": total(system),
+            "questionable": total(quest),
+            "substituted": total(subst),
+            "out_of_span": total(outside),
+            "numeric_good": n_numeric,
+            # Tags without a numeric good value have null min/max, as polars' min of nothing.
+            "vmin": np.ma.masked_array(vmin, mask=none) if none.any() else vmin,
+            "vmax": np.ma.masked_array(vmax, mask=none) if none.any() else vmax,
+        }
+        return pl.DataFrame(columns, schema={"web_id": pl.Utf8, **_PER_TAG})
 
     def _fold_tags(self) -> pl.DataFrame:
         empty = pl.DataFrame(schema={"web_id": pl.Utf8, **_PER_TAG})
