@@ -28,7 +28,7 @@ from osipi_dagster.lib.piwebapi.decode import (
     decode_end_values,
     decode_streamset,
     decode_summary,
-    decode_timed_value,
+    decode_timed_values,
     malformed,
     parse_timestamps,
     streamset_chunks,
@@ -617,15 +617,15 @@ class PIWebAPIClient:
     ) -> Iterator[pl.DataFrame]:
         """Attributes of event frames with their captured values (EF_ATTRIBUTES_SCHEMA), batched.
 
-        Per chunk of frames, one POST /batch: a sub-request per frame lists its attributes, and a RequestTemplate
+        Per chunk of frames (chunks run in parallel on the client's pool), one POST /batch: a sub-request per frame lists its attributes, and a RequestTemplate
         sub-request per frame reads `attributes/{webId}/value` for every listed attribute (ParentIds + the JSONPath
         `$.L<i>.Content.Items[*].WebId`). An event frame's time context is its end, so PI answers the captured
         value; static attributes answer their value. A frame or value answering 404 is absent (no rows / null
         value); any other failure raises naming the sub-request and web id (see batch.list_and_fan_out).
         """
         ids = list(ef_web_ids)
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
+
+        def one(part: list[str]) -> pl.DataFrame:
             listed = batch_mod.list_and_fan_out(
                 self.session,
                 {f: self.url(f"eventframes/{f}/attributes") for f in part},
@@ -635,29 +635,36 @@ class PIWebAPIClient:
             )
             rows: dict[str, list[Any]] = {k: [] for k in EF_ATTRIBUTES_SCHEMA if k != "timestamp"}
             stamps: list[str | None] = []
-            for frame_id in part:
-                for entry in listed.get(frame_id, []):
-                    a, value = entry.item, entry.content
-                    if value is not None:
-                        _require_timed_value(value, a)
-                    decoded = decode_timed_value(value) if value else {}
-                    rows["event_frame_web_id"].append(frame_id)
-                    rows["web_id"].append(a.get("WebId"))
-                    rows["name"].append(a.get("Name"))
-                    rows["path"].append(a.get("Path"))
-                    rows["type"].append(a.get("Type"))
-                    rows["units"].append(a.get("DefaultUnitsNameAbbreviation") or None)
-                    rows["data_reference"].append(a.get("DataReferencePlugIn") or None)
-                    rows["config_string"].append(a.get("ConfigString") or None)
-                    stamps.append(value.get("Timestamp") if value else None)
-                    for k in ("value", "value_text", "digital_code", "is_system", "good"):
-                        rows[k].append(decoded.get(k))
+            entries = [(frame_id, entry) for frame_id in part for entry in listed.get(frame_id, [])]
+            for _, entry in entries:
+                if entry.content is not None:
+                    _require_timed_value(entry.content, entry.item)
+            # All captured values of the chunk decoded together: one columnar pass, not one frame per value.
+            present = [entry.content for _, entry in entries if entry.content]
+            decoded_values = iter(decode_timed_values(present))
+            for frame_id, entry in entries:
+                a, value = entry.item, entry.content
+                decoded = next(decoded_values) if value else {}
+                rows["event_frame_web_id"].append(frame_id)
+                rows["web_id"].append(a.get("WebId"))
+                rows["name"].append(a.get("Name"))
+                rows["path"].append(a.get("Path"))
+                rows["type"].append(a.get("Type"))
+                rows["units"].append(a.get("DefaultUnitsNameAbbreviation") or None)
+                rows["data_reference"].append(a.get("DataReferencePlugIn") or None)
+                rows["config_string"].append(a.get("ConfigString") or None)
+                stamps.append(value.get("Timestamp") if value else None)
+                for k in ("value", "value_text", "digital_code", "is_system", "good"):
+                    rows[k].append(decoded.get(k))
             frame = pl.DataFrame(
                 rows, schema={k: v for k, v in EF_ATTRIBUTES_SCHEMA.items() if k != "timestamp"}
             )
-            yield frame.with_columns(parse_timestamps(pl.Series(stamps, dtype=pl.Utf8))).select(
+            return frame.with_columns(parse_timestamps(pl.Series(stamps, dtype=pl.Utf8))).select(
                 list(EF_ATTRIBUTES_SCHEMA)
             )
+
+        # Chunks are independent: fetched and decoded on the pool, yielded in order.
+        yield from self.session.map_ordered(one, [ids[k : k + chunk] for k in range(0, len(ids), chunk)])
 
     # -- time series: planning -----------------------------------------------------------------------------------
     def _url_groups(
