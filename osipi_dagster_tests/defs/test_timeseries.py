@@ -235,3 +235,21 @@ def test_a_tag_deleted_in_pi_is_skipped_and_reported(
     assert keys(read_table(lake, "pi_timeseries")).equals(
         model.recorded(TAG_FILTER, start, end).sort("web_id", "ts_us")
     )
+
+
+def test_a_tag_filter_run_replaces_only_its_own_tags(emulator, lake: Path) -> None:
+    """Two jobs with different PI_TAG_FILTERs share the table: rerunning one leaves the other's rows of the same
+    hour alone, and a filter that matches nothing deletes nothing."""
+    temps = make_resources(emulator.api, lake)  # TAG_FILTER
+    flows = make_resources(emulator.api, lake, tag_filter="U1*-FIC*")
+    run_hour(temps, HOUR_A)
+    run_hour(flows, HOUR_A)
+    both = read_table(lake, "pi_timeseries")
+    flow_rows = both.filter(pl.col("tag").str.contains("FIC"))
+    assert flow_rows.height > 0 and both.height > flow_rows.height
+    run_hour(temps, HOUR_A)
+    again = read_table(lake, "pi_timeseries")
+    assert stable(again.filter(pl.col("tag").str.contains("FIC"))).equals(stable(flow_rows))
+    assert keys(again).equals(keys(both))
+    assert run_hour(make_resources(emulator.api, lake, tag_filter="NO-SUCH-TAG*"), HOUR_A).success
+    assert keys(read_table(lake, "pi_timeseries")).equals(keys(both))

@@ -651,6 +651,23 @@ def pi_timeseries(
     yield result
 
 
+def owned_rows(ids: list[str], tag_filter: str) -> dict[str, list[str]] | str | None:
+    """The replace predicate beyond the time window: None (every row) when PI_TAG_FILTER is "*", else the run's
+    web ids, or a predicate matching nothing when the filter matched no tag."""
+    if tag_filter.strip() == "*":
+        return None
+    return {"web_id": ids} if ids else "false"
+
+
+def scoped(scan: pl.LazyFrame, scope: dict[str, list[str]] | str | None) -> pl.LazyFrame:
+    """`scan` limited to the rows a run with `scope` (see owned_rows) replaces."""
+    if scope is None:
+        return scan
+    if isinstance(scope, str):
+        return scan.filter(pl.lit(False))
+    return scan.filter(pl.col("web_id").is_in(pl.Series(scope["web_id"], dtype=pl.Utf8).implode()))
+
+
 def recount_mismatches(
     client: PIWebAPIClient, pi_counts: pl.DataFrame, lake_counts: pl.DataFrame, start: datetime, end: datetime
 ) -> pl.DataFrame:
@@ -686,13 +703,16 @@ def land_window(
     ref = the_lake.table(TIMESERIES_TABLE)
     # A repair diffs the window it replaces: per (tag, hour) checksums of the current version (an aggregation, not
     # the rows), pinned to that version so the row diff later reads exactly what was replaced.
+    ids = tags["web_id"].to_list()
+    # A run owns the window of its tags only: with a PI_TAG_FILTER, rows of other tags (another filter's job,
+    # streamed values of tags outside this one) are neither replaced nor counted in a repair's diff.
+    scope = owned_rows(ids, settings.tag_filter)
     before_version = ref.version() if repair else None
     before = (
-        hour_stats(recorded_scan(ref, start, end, before_version))
+        hour_stats(scoped(recorded_scan(ref, start, end, before_version), scope))
         if before_version is not None
         else pl.DataFrame(schema=HOUR_STATS_SCHEMA)
     )
-    ids = tags["web_id"].to_list()
     attempts: list[LandingStats] = []
     with pi.get_client() as client:
         calls_before = client.stats.http_calls
@@ -717,7 +737,12 @@ def land_window(
             # One commit for the whole window: a crash (or a duplicate key) before it leaves the previous version
             # of the window intact. A factory, so a lost commit race re-runs the extraction instead of failing.
             result = ref.replace_window(
-                extract, column="timestamp", start=start, end=end, partition_by=["date"]
+                extract,
+                column="timestamp",
+                start=start,
+                end=end,
+                partition_by=["date"],
+                extra_predicate=scope,
             )
             pi_counts = counting.result() if counting is not None else None
         if pi_counts is not None:
