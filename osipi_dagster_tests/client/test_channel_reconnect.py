@@ -66,7 +66,7 @@ def test_reconnect_backfills_exactly_the_missed_values(emulator_factory) -> None
     config = ClientConfig(proxy.api, backoff_base_s=0.05, backoff_max_s=0.2)
     with PIWebAPIClient(ClientConfig(emu.api)) as direct:
         stream = ChannelStream(
-            config, web_ids, heartbeat_rate=1, silence_timeout_s=5, max_reconnects=3, backfill=direct
+            config, web_ids, heartbeat_rate=1, silence_timeout_s=5, max_reconnects=50, backfill=direct
         )
 
         def consume() -> None:
