@@ -5,7 +5,6 @@ Each asset writes its own table idempotently (SCD2 merge or time-window replace)
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -668,20 +667,6 @@ def scoped(scan: pl.LazyFrame, scope: dict[str, list[str]] | str | None) -> pl.L
     return scan.filter(pl.col("web_id").is_in(pl.Series(scope["web_id"], dtype=pl.Utf8).implode()))
 
 
-def recount_mismatches(
-    client: PIWebAPIClient, pi_counts: pl.DataFrame, lake_counts: pl.DataFrame, start: datetime, end: datetime
-) -> pl.DataFrame:
-    """PI counts (web_id, count) with the tags that disagree with the lake (web_id, lake_count) counted again."""
-    joined = pi_counts.join(lake_counts, on="web_id", how="left").with_columns(
-        pl.col("lake_count").fill_null(0)
-    )
-    differing = joined.filter(pl.col("count") != pl.col("lake_count"))["web_id"].to_list()
-    if not differing:
-        return pi_counts
-    again = client.recorded_counts(differing, start, end)
-    return pi_counts.update(again, on="web_id")
-
-
 def land_window(
     context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
 ) -> dg.MaterializeResult:
@@ -727,26 +712,14 @@ def land_window(
             context.log.info(f"{label}: {progress.total_pages} pages planned")
             return land_values(pages, tags, start=start, end=end, ingested_at=ingested_at, stats=stats)
 
+        # One commit for the whole window: a crash (or a duplicate key) before it leaves the previous version of
+        # the window intact. A factory, so a lost commit race re-runs the extraction instead of failing.
+        result = ref.replace_window(
+            extract, column="timestamp", start=start, end=end, partition_by=["date"], extra_predicate=scope
+        )
         # Completeness in the same run: PI's own Count per tag (one summary call per stream group) against the
-        # good values landed. Asked while the values stream in, so the server counts while the client decodes and
-        # writes; tags whose count differs are asked again after the write (below), so a value written to PI
-        # during the run is judged as a count taken after the fetch would judge it. Later data is the late-data
-        # sensor's job.
-        with ThreadPoolExecutor(1, thread_name_prefix="pi-count") as counter:
-            counting = counter.submit(client.recorded_counts, ids, start, end) if ids else None
-            # One commit for the whole window: a crash (or a duplicate key) before it leaves the previous version
-            # of the window intact. A factory, so a lost commit race re-runs the extraction instead of failing.
-            result = ref.replace_window(
-                extract,
-                column="timestamp",
-                start=start,
-                end=end,
-                partition_by=["date"],
-                extra_predicate=scope,
-            )
-            pi_counts = counting.result() if counting is not None else None
-        if pi_counts is not None:
-            pi_counts = recount_mismatches(client, pi_counts, attempts[-1].profile.good_counts(), start, end)
+        # good values just landed. Data that arrives later is the late-data sensor's job.
+        pi_counts = client.recorded_counts(ids, start, end) if ids else None
         calls = int(client.stats.http_calls - calls_before)
         # Catalogued tags PI no longer knows (deleted since the last catalogue run): skipped, never silently.
         missing = dict(client.stats.missing_web_ids)
