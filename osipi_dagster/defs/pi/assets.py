@@ -18,7 +18,7 @@ from osipi_dagster.defs.pi import checks
 from osipi_dagster.defs.pi.partitions import HOURS_PER_BACKFILL_RUN, daily_partitions, hourly_partitions
 from osipi_dagster.defs.pi.reporting import Progress, table_metadata, time_range
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
-from osipi_dagster.lib.lake import DeltaTableRef, Lake, WriteResult
+from osipi_dagster.lib.lake import DeltaTableRef, Lake, WriteResult, extra_predicate_expr
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster.lib.piwebapi.schema import (
     ATTRIBUTES_SCHEMA,
@@ -659,12 +659,9 @@ def owned_rows(ids: list[str], tag_filter: str) -> dict[str, list[str]] | str | 
 
 
 def scoped(scan: pl.LazyFrame, scope: dict[str, list[str]] | str | None) -> pl.LazyFrame:
-    """`scan` limited to the rows a run with `scope` (see owned_rows) replaces."""
-    if scope is None:
-        return scan
-    if isinstance(scope, str):
-        return scan.filter(pl.lit(False))
-    return scan.filter(pl.col("web_id").is_in(pl.Series(scope["web_id"], dtype=pl.Utf8).implode()))
+    """`scan` limited to the rows a run with `scope` (see owned_rows) replaces: the lake's own reading of it."""
+    where = extra_predicate_expr(scope)
+    return scan if where is None else scan.filter(where)
 
 
 def land_window(

@@ -6,7 +6,7 @@ No Dagster here; the Dagster layer (osipi_dagster/defs) calls Lake/DeltaTableRef
 from .errors import LakeConflictError, LakeError, SchemaEvolutionError, TableNotFoundError, WindowError
 from .lake import Lake
 from .scd2 import SCD_COLUMNS
-from .table import DeltaTableRef, WriteResult, as_of
+from .table import DeltaTableRef, WriteResult, as_of, extra_predicate_expr
 
 __all__ = [
     "SCD_COLUMNS",
@@ -19,4 +19,5 @@ __all__ = [
     "WindowError",
     "WriteResult",
     "as_of",
+    "extra_predicate_expr",
 ]

@@ -145,7 +145,7 @@ class DeltaTableRef:
         where = window_predicate(column, start_utc, end_utc)
         if extra_predicate is not None:
             where = f"{where} AND {extra_predicate_sql(extra_predicate)}"
-        check_extra = _extra_check(extra_predicate)
+        check_extra = extra_predicate_expr(extra_predicate)
 
         def attempt() -> WriteResult:
             exists = self.exists()
@@ -513,8 +513,9 @@ class DeltaTableRef:
         raise AssertionError("unreachable")
 
 
-def _extra_check(extra: ExtraPredicate | None) -> pl.Expr | None:
-    """A polars expression equivalent to extra_predicate, to reject non-matching rows before delta-rs sees them."""
+def extra_predicate_expr(extra: ExtraPredicate | None) -> pl.Expr | None:
+    """A polars expression equivalent to extra_predicate (rows a replace with it covers), or None when there is
+    none or polars cannot parse it; replace_window rejects non-matching rows with it before delta-rs sees them."""
     if extra is None:
         return None
     if isinstance(extra, str):
