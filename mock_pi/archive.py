@@ -125,11 +125,6 @@ def system_event(code: int) -> Event:
 _ROUNDING = {"Float32": 1, "Int32": 2, "Int16": 3}  # 0: six decimals (Float64, Float16)
 
 
-def _quantum(spacing_us: int) -> int:
-    """Timestamps are whole milliseconds for sub-minute spacings, whole seconds otherwise."""
-    return 1_000 if spacing_us < 60_000_000 else 1_000_000
-
-
 def slot_events(
     k: np.ndarray,
     key: int | np.ndarray,
@@ -255,7 +250,8 @@ def generate(points: Sequence[Point], k0: np.ndarray, k1: np.ndarray) -> tuple[V
         k,
         param("key", np.uint64, stream),
         spacing,
-        _quantum(spacing) if one else np.where(spacing < 60_000_000, 1_000, 1_000_000),
+        # Timestamps are whole milliseconds for sub-minute spacings, whole seconds otherwise.
+        np.where(spacing < 60_000_000, 1_000, 1_000_000),
         param("created_us", np.int64, stream),
         param("duplicates", bool, stream),
     )
@@ -269,10 +265,10 @@ def generate(points: Sequence[Point], k0: np.ndarray, k1: np.ndarray) -> tuple[V
     for kind in set(kinds):
         if one:
             m: Any = slice(None)
-            pts, sub = points, None
+            sub = None
         else:
             m = np.flatnonzero(np.array([kd == kind for kd in kinds])[ev])
-            pts, sub = points, ev[m]
+            sub = ev[m]
         if kind == "numeric":
             value[m] = numeric_values(
                 ts[m],
@@ -280,10 +276,10 @@ def generate(points: Sequence[Point], k0: np.ndarray, k1: np.ndarray) -> tuple[V
                 *(param(a, np.float64, sub) for a in ("zero", "span", "period_us", "phase")),
                 _ROUNDING.get(points[0].point_type, 0)
                 if one
-                else np.array([_ROUNDING.get(pt.point_type, 0) for pt in pts], dtype=np.int64)[sub],
+                else np.array([_ROUNDING.get(pt.point_type, 0) for pt in points], dtype=np.int64)[sub],
             )
         elif kind == "Digital":
-            sets = [pt.digital_set.states if pt.digital_set else ((("", -1),)) for pt in pts]
+            sets = [pt.digital_set.states if pt.digital_set else ((("", -1),)) for pt in points]
             width = max(len(st) for st in sets)
             table = np.array([[c for _, c in st] + [-1] * (width - len(st)) for st in sets], dtype=np.int32)
             sizes = np.array([len(st) for st in sets], dtype=np.uint64)
@@ -486,8 +482,8 @@ class Archive:
         offsets) where stream i is values[offsets[i]:offsets[i + 1]]; the same values as one call per stream.
 
         Streams without edits are generated together, a few hundred thousand slots per numpy pass, so a
-        stream-set call costs per value rather than per stream. Long reads (their own pass is as cheap), streams with edits, and streams whose first chunk of slots
-        holds too few events, take the one-stream path. Stops after the batch in which the running total of
+        stream-set call costs per value rather than per stream. Long reads (their own pass is as cheap), streams
+        with edits, and streams whose first chunk of slots holds too few events take the one-stream path. Stops after the batch in which the running total of
         values passes `stop_after` (the caller's per-call limit), so an oversized request costs little.
         """
         now = self.now_us()
@@ -525,7 +521,7 @@ class Archive:
     def _fill_batch(
         self, batch: list[tuple[int, Point, int, int, int, int, int]], parts: list[Values], now: int
     ) -> int:
-        """Generate the slots of a batch of numeric streams in one pass; put each stream's values in `parts`."""
+        """Generate the slots of a batch of streams in one pass; put each stream's values in `parts`."""
         points = [b[1] for b in batch]
         vals, ev = generate(
             points,

@@ -139,6 +139,24 @@ def _value_list(values: Values, point: Point) -> list[str]:
 _FLAG_NAMES = ("Good", "Questionable", "Substituted", "Annotated")
 
 
+def _flag_code(values: Values) -> np.ndarray:
+    """The four quality flags of each value as one number 0..15 (bit i = _FLAG_NAMES[i])."""
+    return (
+        values.good.astype(np.int64)
+        | (values.questionable.astype(np.int64) << 1)
+        | (values.substituted.astype(np.int64) << 2)
+        | (values.annotated.astype(np.int64) << 3)
+    )
+
+
+def _flag_texts(flags: Sequence[str]) -> list[str]:
+    """JSON text of the selected `flags` for each flag code 0..15, e.g. '"Good":true,"Questionable":false'."""
+    return [
+        ",".join(f'"{f}":{"true" if (combo >> _FLAG_NAMES.index(f)) & 1 else "false"}' for f in flags)
+        for combo in range(16)
+    ]
+
+
 def _fragment_list(values: Values, point: Point, fields: Sequence[str], units: str) -> list[str]:
     n = len(values)
     columns: list[list[str]] = []
@@ -151,17 +169,8 @@ def _fragment_list(values: Values, point: Point, fields: Sequence[str], units: s
         tail_parts.append('"UnitsAbbreviation":' + _js(units))
     flags = [f for f in _FLAG_NAMES if f in fields]
     if tail_parts or flags:
-        code = (
-            values.good.astype(np.int64)
-            | (values.questionable.astype(np.int64) << 1)
-            | (values.substituted.astype(np.int64) << 2)
-            | (values.annotated.astype(np.int64) << 3)
-        )
-        tails = []
-        for combo in range(16):
-            bits = dict(zip(_FLAG_NAMES, ((combo >> b) & 1 for b in range(4)), strict=True))
-            tails.append(",".join(tail_parts + [f'"{f}":{"true" if bits[f] else "false"}' for f in flags]))
-        columns.append([tails[c] for c in code.tolist()] if flags else [tails[0]] * n)
+        tails = [",".join(tail_parts + ([combo] if combo else [])) for combo in _flag_texts(flags)]
+        columns.append([tails[c] for c in _flag_code(values).tolist()] if flags else [tails[0]] * n)
     if not columns:
         return ["{}"] * n
     if len(columns) == 1:
@@ -260,17 +269,7 @@ def _tail_texts(
     with_units = "UnitsAbbreviation" in fields
     if not flags and not with_units:
         return None
-    code = (
-        values.good.astype(np.int64)
-        | (values.questionable.astype(np.int64) << 1)
-        | (values.substituted.astype(np.int64) << 2)
-        | (values.annotated.astype(np.int64) << 3)
-    )
-    names = [
-        ",".join(f'"{f}":{"true" if (combo >> _FLAG_NAMES.index(f)) & 1 else "false"}' for f in flags)
-        for combo in range(16)
-    ]
-    flag_text = pl.Series(names)[code]
+    flag_text = pl.Series(_flag_texts(flags))[_flag_code(values)]
     if not with_units:
         return flag_text
     unit_text = pl.Series(['"UnitsAbbreviation":' + _js(u) for u in units])[stream]

@@ -221,11 +221,9 @@ def _counts_together(
     ranges = [time_range(q, now, src) for src in srcs]
     if any(end < start for start, end in ranges):
         return None
-    counts = Engine(state).counts(
-        [(src.point, start, end) for src, (start, end) in zip(srcs, ranges, strict=True)]
-    )
-    time_type = q.get("timeType") or "Auto"
     engine = Engine(state)
+    counts = engine.counts([(src.point, start, end) for src, (start, end) in zip(srcs, ranges, strict=True)])
+    time_type = q.get("timeType") or "Auto"
     return [
         [{"Type": "Count", "Value": engine.summary_value(src, "Count", {"count": c}, start, end, time_type)}]
         for src, (start, end), c in zip(srcs, ranges, counts, strict=True)
