@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -221,8 +222,6 @@ class WindowProfile:
     keys: KeyOrder = field(default_factory=KeyOrder)
     _parts: list[pl.DataFrame] = field(default_factory=list)
     _states: list[pl.DataFrame] = field(default_factory=list)
-    _bounds_map: dict[str, tuple[bool, float, float]] | None = field(default=None, init=False, repr=False)
-    _bounds_ready: bool = field(default=False, init=False, repr=False)
 
     def add(self, page: pl.DataFrame, runs: TagRuns | None = None) -> None:
         """Profile one page. Raises DuplicateKeyError (and profiles nothing of the page) when the page repeats a
@@ -290,11 +289,10 @@ class WindowProfile:
             )
         )
 
+    @cached_property
     def _bounds(self) -> dict[str, tuple[bool, float, float]] | None:
         """web id → (numeric point type, span, zero; NaN for null), or None when the catalogue repeats a web id
         (the hash join would then repeat rows; the exact path keeps that behaviour)."""
-        if self._bounds_ready:
-            return self._bounds_map
         points = self.points
         out: dict[str, tuple[bool, float, float]] | None = None
         if points["web_id"].is_unique().all():
@@ -302,14 +300,13 @@ class WindowProfile:
             span = points["span"].cast(pl.Float64).fill_null(float("nan")).to_list()
             zero = points["zero"].cast(pl.Float64).fill_null(float("nan")).to_list()
             out = dict(zip(points["web_id"].to_list(), zip(numeric, span, zero, strict=True), strict=True))
-        self._bounds_map, self._bounds_ready = out, True
         return out
 
     def _per_tag_runs(self, page: pl.DataFrame, runs: TagRuns) -> pl.DataFrame | None:
         """The same aggregates as _per_tag_exact for a page that comes tag by tag, as numpy reductions over the
         runs; None (exact path) for what numpy would order differently from polars: NaN or -0.0 values, nulls in
         flags, or a catalogue that repeats a web id."""
-        bounds = self._bounds()
+        bounds = self._bounds
         if bounds is None:
             return None
         good, system = _bools(page, "good"), _bools(page, "is_system")
