@@ -138,19 +138,20 @@ POINT_SOURCES = ("OPC", "OPC", "OPC", "OPC", "MODBUS", "L", "C")
 HIGH_DENSITY_EVERY = 250  # index % 250 == 5 → a 0.5 s vibration tag (> 150,000 values a day)
 HIGH_DENSITY_SPACING_US = 400_000  # ~0.48 s mean gap after empty slots: ~180,000 values a day
 
-# Hand-written points at the start of the catalog: classic demo tags and names that stress URL/JSON escaping.
+# Hand-written points at the start of the catalog: classic demo tags and names that stress URL/JSON escaping and
+# point-query escapes. PI forbids * ' ? ; { } [ ] | \ ` " in tag names, so quotes and brackets live in descriptors.
 SPECIAL_POINTS: tuple[tuple[str, str, str, str, int], ...] = (
     # name, family code, descriptor, point source, spacing seconds
     ("SINUSOID", "AI", "12 Hour Sine Wave", "R", 60),
     ("CDT158", "TI", "Atmospheric Tower OH Vapor", "R", 30),
     ("Température #3/A %", "TI", "Température du réacteur n°3", "OPC", 20),
     ("BA:TEMP.1", "TI", "Batch reactor temperature", "R", 10),
-    ("Flow Line 2/B #7 %", "FIC", "Flow line 2 branch B", "OPC", 15),
+    ("Flow Line 2/B #7 %", "FIC", 'Flow line 2 "branch B" [FT-207]', "OPC", 15),
     ("VIB-HF00005.PV", "VIB", "High-frequency vibration, pump P-101", "OPC", 0),
-    ("Tank 12 Level", "LI", "Tank 12 level", "MODBUS", 120),
+    ("Tank 12 (North) Level", "LI", "Tank 12 level, 'north' tank", "MODBUS", 120),
     ("Zähler Ölpumpe #2", "CNT", "Betriebsstundenzähler Ölpumpe 2", "MODBUS", 300),
     ("Reactor R-101 Mode", "MODE", "Reactor R-101 controller mode", "OPC", 1800),
-    ("Batch ID R-101", "BATCH", "Current batch on reactor R-101", "L", 7200),
+    ("Batch ID R-101+102 & Spare", "BATCH", "Current batch on reactor R-101", "L", 7200),
 )
 
 
