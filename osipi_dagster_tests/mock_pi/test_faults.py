@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
 from mock_pi.faults import (
@@ -22,6 +21,7 @@ from mock_pi.faults import (
     decide,
 )
 from osipi_dagster_tests.emulator import Emulator, start_emulator
+from osipi_dagster_tests.samples import sample
 
 SCHEDULE_PROFILE = "flaky:0.2+ratelimit:0.1+webexception:0.1+drop:0.1"
 SCHEDULE_PATHS = ("/piwebapi/", "/piwebapi/system", "/piwebapi/dataservers")
@@ -200,9 +200,7 @@ def test_webexception_is_a_200_with_the_pi_shape(emu: Emulator) -> None:
     r = httpx.get(f"{emu.api}/dataservers", timeout=5)
     assert r.status_code == 200
     assert r.json() == WEB_EXCEPTION_BODY
-    sample = Path("/work/shared/piwebapi/samples/errors_webexception.json")
-    if sample.exists():
-        assert r.json() == orjson.loads(sample.read_bytes())
+    assert r.json() == sample("errors_webexception.json")
     set_profile(emu, "none")
 
 

@@ -21,8 +21,6 @@ from osipi_dagster.defs.pi import assets
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 from osipi_dagster_tests.emulator import Emulator, free_port, stop_process
 
-pytest.importorskip("moto", reason="moto[server] (dev extra) provides the local S3 endpoint")
-
 HOUR = "2024-05-01-09:00"
 
 
