@@ -1,11 +1,11 @@
 """Point controller: GET /points/{webId}, /points?path=, /points/multiple, /points/search, /points/{webId}/attributes.
 
-Also owns the PI Point JSON body and point-attribute table shared with the DataServer controller.
+Also owns the PI Point JSON body shared with the DataServer controller. The search language lives in
+mock_pi.pointquery, the point attribute table in mock_pi.pointattributes.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
@@ -13,10 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_pi.catalog import CREATED_US, Catalog, DataServer, Point, wildcard_match
+from mock_pi import pointattributes
+from mock_pi.catalog import Catalog, DataServer, Point, wildcard_match
 from mock_pi.http import PIHTTPError, Query, base_url, json_response, paged
-from mock_pi.pitime import format_us
-from mock_pi.serialize import FieldSelector
+from mock_pi.pitime import parse_time
+from mock_pi.pointattributes import point_attributes
+from mock_pi.pointquery import VALUE_FILTERS, PointQuery, QueryError, parse_point_query
+from mock_pi.serialize import FieldSelector, timed_value
 
 SEARCH_MAX_COUNT = 1000
 
@@ -151,41 +154,56 @@ async def get_multiple(request: Request) -> Response:
     return json_response(body, status=207 if failed else 200)
 
 
-_CONDITION = re.compile(r'(\w+)\s*:=\s*("([^"]*)"|\'([^\']*)\'|\S+)')
-_SEARCH_FIELDS: dict[str, Callable[[Point], str]] = {
-    "tag": lambda p: p.name,
-    "name": lambda p: p.name,
-    "descriptor": lambda p: p.descriptor,
-    "pointtype": lambda p: p.point_type,
-    "pointsource": lambda p: p.point_source,
-    "engunits": lambda p: p.units,
-    "digitalset": lambda p: p.digital_set_name,
-}
+def _search_query(q: Query, now_us: int) -> PointQuery:
+    try:
+        return parse_point_query(
+            q.get("query"),
+            pointattributes.KINDS,
+            now_us=now_us,
+            search_name_and_descriptor=q.get_bool("searchNameAndDescriptor", False),
+            search_option=q.get("searchOption"),
+        )
+    except QueryError as exc:
+        raise PIHTTPError(400, str(exc)) from None
 
 
-def parse_point_query(query: str) -> list[tuple[str, re.Pattern[str]]]:
-    """`Tag:=CDT* PointType:=Float32` (AND implied or explicit); a bare word matches the tag name."""
-    conditions: list[tuple[str, re.Pattern[str]]] = []
-    rest = _CONDITION.sub(" ", query)
-    for m in _CONDITION.finditer(query):
-        field = m.group(1).lower()
-        if field not in _SEARCH_FIELDS:
-            raise PIHTTPError(
-                400,
-                f"Unsupported point attribute '{m.group(1)}' in query '{query}'; use {', '.join(_SEARCH_FIELDS)}.",
-            )
-        value = m.group(3) if m.group(3) is not None else m.group(4) if m.group(4) is not None else m.group(2)
-        conditions.append((field, wildcard_match(value)))
-    for word in rest.split():
-        if word.upper() == "AND":
-            continue
-        if word.upper() == "OR" or "(" in word or ")" in word:
-            raise PIHTTPError(400, f"Only AND-ed conditions are supported in point queries, got '{query}'.")
-        conditions.append(("tag", wildcard_match(word.strip("'\""))))
-    return conditions
+def _snapshot(state: Any, point: Point) -> dict[str, Any]:
+    """The value filters' view of a point's current value (empty before the point has any event)."""
+    values = state.archive.snapshot(point)
+    if len(values) == 0:
+        return {}
+    tv = timed_value(values, 0, point)
+    value = tv["Value"]
+    return {
+        "value": value["Name"] if isinstance(value, dict) else value,
+        "timestamp": parse_time(tv["Timestamp"], 0),
+        "isgood": tv["Good"],
+        "questionable": tv["Questionable"],
+        "substituted": tv["Substituted"],
+        "annotated": tv["Annotated"],
+    }
+
+
+def _accessor(state: Any, index: int) -> Callable[[str], Any]:
+    """Attribute values of catalog point `index`, built only as far as the query asks (tag names need no Point)."""
+    catalog: Catalog = state.catalog
+    cache: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name == "tag":
+            return catalog.names[index]
+        point = catalog.point_at(index)
+        if name in VALUE_FILTERS:
+            if "snapshot" not in cache:
+                cache["snapshot"] = _snapshot(state, point)
+            return cache["snapshot"].get(name)
+        return pointattributes.GETTERS[name](point)
+
+    return get
 
 
 async def search(request: Request) -> Response:
+    """GetPointsBySearch: the PI point query language (mock_pi.pointquery) over one data server's points."""
     state = request.app.state.emulator
     q = Query.of(request)
     server_web_id = q.get("dataServerWebId")
@@ -194,71 +212,9 @@ async def search(request: Request) -> Response:
     server: DataServer | None = state.catalog.server(server_web_id)
     if server is None:
         raise PIHTTPError(404, f"Unknown or invalid data server WebID '{server_web_id}'.")
-    conditions = parse_point_query(q.get("query") or "*")
-    both = q.get_bool("searchNameAndDescriptor", False)
-    catalog = state.catalog
-    matches: list[int] = []
-    for i in catalog.server_indices(server):
-        point = None
-        ok = True
-        for field, rx in conditions:
-            if field in ("tag", "name") and not both:
-                ok = bool(rx.match(catalog.names[i]))
-            else:
-                point = point or catalog.point_at(i)
-                ok = bool(rx.match(_SEARCH_FIELDS[field](point)))
-                if not ok and field in ("tag", "name") and both:
-                    ok = bool(rx.match(point.descriptor))
-            if not ok:
-                break
-        if ok:
-            matches.append(i)
+    query = _search_query(q, state.clock.now_us())
+    matches = [i for i in state.catalog.server_indices(server) if query.matches(_accessor(state, i))]
     return points_collection(request, matches, max_limit=SEARCH_MAX_COUNT)
-
-
-def point_attributes(point: Point) -> list[tuple[str, Any]]:
-    """The classic point's attribute table, as PI's /points/{webId}/attributes lists them."""
-    created = format_us(CREATED_US)
-    return [
-        ("archiving", 1),
-        ("changedate", created),
-        ("changer", "piadmin"),
-        ("compdev", round(point.span * 0.002, 6)),
-        ("compdevpercent", 0.2),
-        ("compmax", 28800),
-        ("compmin", 0),
-        ("compressing", 1),
-        ("creationdate", created),
-        ("creator", "piadmin"),
-        ("descriptor", point.descriptor),
-        ("digitalset", point.digital_set_name),
-        ("displaydigits", point.display_digits),
-        ("engunits", point.units),
-        ("excdev", round(point.span * 0.001, 6)),
-        ("excdevpercent", 0.1),
-        ("excmax", 600),
-        ("excmin", 0),
-        ("exdesc", ""),
-        ("future", 0),
-        ("instrumenttag", point.name),
-        ("location1", 1),
-        ("location2", 0),
-        ("location3", 0),
-        ("location4", 1),
-        ("location5", 0),
-        ("pointid", point.id),
-        ("pointsource", point.point_source),
-        ("pointtype", point.point_type),
-        ("ptclassname", "classic"),
-        ("recno", point.id),
-        ("scan", 1),
-        ("shutdown", 1),
-        ("span", point.span),
-        ("step", int(point.step)),
-        ("tag", point.name),
-        ("typicalvalue", point.zero + point.span / 2),
-        ("zero", point.zero),
-    ]
 
 
 def _attribute_item(base: str, web_id: str, name: str, value: Any) -> dict[str, Any]:
@@ -313,6 +269,8 @@ ROUTES: list[BaseRoute] = [
     Route("/piwebapi/points", list_root, methods=["GET"]),
     Route("/piwebapi/points/multiple", get_multiple, methods=["GET"]),
     Route("/piwebapi/points/search", search, methods=["GET"]),
+    # The PI Developers Club client (generated from AVEVA's swagger) asks for `points/search/`.
+    Route("/piwebapi/points/search/", search, methods=["GET"]),
     Route("/piwebapi/points/{web_id}", get_point, methods=["GET"]),
     Route("/piwebapi/points/{web_id}/attributes", get_attributes, methods=["GET"]),
     Route("/piwebapi/points/{web_id}/attributes/{name}", get_attribute, methods=["GET"]),
