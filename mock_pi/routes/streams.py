@@ -6,6 +6,7 @@ WebId is a PI point or an AF attribute with a PI Point data reference.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -47,6 +48,16 @@ _UNIT_RATES_US = {
     "/d": 86_400_000_000,
 }
 DAY_US = 86_400_000_000
+EVENT_BASES = (
+    "eventweighted",
+    "eventweightedexcludemostrecentevent",
+    "eventweightedexcludeearliestevent",
+    "eventweightedincludebothends",
+)
+TIME_BASES = ("timeweighted", "timeweightedcontinuous", "timeweighteddiscrete")
+TIME_TYPES = ("auto", "earliesttime", "mostrecenttime")
+SAMPLE_TYPES = ("expressionrecordedvalues", "interval")
+_WALL_CLOCK_UNITS = ("d", "day", "days", "w", "wk", "week", "weeks")
 
 
 # --- parameters --------------------------------------------------------------------------------------------------
@@ -111,6 +122,93 @@ def too_many(limit: int) -> PIHTTPError:
         f"The number of items the request would return is greater than the maximum allowed ({limit}). "
         "Reduce the time range, maxCount or the number of streams.",
     )
+
+
+# --- summary intervals -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One summary interval in time order (lo <= hi) and whether events stamped exactly at lo / hi belong to it."""
+
+    lo: int
+    hi: int
+    with_lo: bool = True
+    with_hi: bool = True
+
+    def mask(self, ts: np.ndarray) -> np.ndarray:
+        """Which of the timestamps `ts` (all within [lo, hi]) the interval holds."""
+        return ((ts > self.lo) | (self.with_lo & (ts == self.lo))) & (
+            (ts < self.hi) | (self.with_hi & (ts == self.hi))
+        )
+
+    @staticmethod
+    def mask_many(ts: np.ndarray, stream: np.ndarray, intervals: list[Interval]) -> np.ndarray:
+        """`mask` for values of many streams at once: value i belongs to intervals[stream[i]]."""
+        lo = np.array([iv.lo for iv in intervals], dtype=np.int64)[stream]
+        hi = np.array([iv.hi for iv in intervals], dtype=np.int64)[stream]
+        with_lo = np.array([iv.with_lo for iv in intervals], dtype=bool)[stream]
+        with_hi = np.array([iv.with_hi for iv in intervals], dtype=bool)[stream]
+        return ((ts > lo) | (with_lo & (ts == lo))) & ((ts < hi) | (with_hi & (ts == hi)))
+
+
+def boundary_events(basis: str, several: bool, descending: bool) -> tuple[bool, bool]:
+    """(events at the earlier boundary count, events at the later boundary count) for an event-weighted basis.
+
+    EventWeighted (AVEVA, topics/calculation-basis.html; AF SDK AFCalculationBasis): one interval uses the events at
+    both boundaries; several ascending intervals each include the events at their start time; several descending
+    intervals each include the events at their end time. AVEVA names an interval's start time its *earliest* and its
+    end time its *most recent* time (same topic, EventWeightedExcludeMostRecentEvent; topics/time-type.html), so a
+    descending interval keeps its later boundary: each interval keeps the boundary its walk meets first. The three
+    variants fix the ends whatever the layout: ExcludeMostRecentEvent [earlier, later), ExcludeEarliestEvent
+    (earlier, later], IncludeBothEnds [earlier, later].
+    """
+    if basis == "eventweightedexcludemostrecentevent":
+        return True, False
+    if basis == "eventweightedexcludeearliestevent":
+        return False, True
+    if basis == "eventweighted" and several:
+        return (False, True) if descending else (True, False)
+    return True, True
+
+
+def interval_count(start: int, end: int, duration: int | None) -> int:
+    """How many intervals `summary_intervals` lays (without laying them)."""
+    span = abs(end - start)
+    return 1 if duration is None or abs(duration) >= span else -(-span // abs(duration))
+
+
+def summary_intervals(start: int, end: int, duration: int | None, basis: str) -> list[Interval]:
+    """The calculation intervals of a summary request, in request order (descending when end < start).
+
+    No summaryDuration, or one at least as long as the range: one interval. A positive duration is laid from the
+    earliest bound forwards, a negative one from the latest bound backwards; the last interval laid is cut at the
+    other bound (AVEVA, topics/summary-duration.html: "the order of values returned will still be reflected by the
+    timeRange, regardless of the summary duration sign").
+    """
+    descending = end < start
+    lo, hi = (end, start) if descending else (start, end)
+    if duration is None or abs(duration) >= hi - lo:
+        edges = [lo, hi]
+    elif duration > 0:
+        edges = [*range(lo, hi, duration), hi]
+    else:
+        edges = [lo, *reversed(range(hi, lo, duration))]
+    pairs = list(itertools.pairwise(edges))
+    if descending:
+        pairs.reverse()
+    with_lo, with_hi = boundary_events(basis, len(pairs) > 1, descending)
+    return [Interval(a, b, with_lo, with_hi) for a, b in pairs]
+
+
+def reject_time_weighted_count(types: list[str], basis: str) -> None:
+    if "Count" in types and basis in TIME_BASES:
+        raise PIHTTPError(
+            400,
+            "summaryType Count with a time-weighted calculationBasis (PI's sum of event time duration) is not "
+            "implemented by this emulator; use calculationBasis=EventWeighted or one of its variants for an "
+            "event count.",
+        )
 
 
 # --- engine ------------------------------------------------------------------------------------------------------
@@ -204,6 +302,7 @@ class Engine:
         duration: int | None,
         time_type: str,
     ) -> list[dict[str, Any]]:
+        """Summaries per type, each type's intervals in request order (see `summary_intervals`)."""
         point = src.point
         if not point.is_numeric:
             bad = [t for t in types if t not in NON_NUMERIC_SUMMARIES]
@@ -213,61 +312,42 @@ class Engine:
                     f"Summary type(s) {', '.join(bad)} cannot be calculated for '{src.name}' "
                     f"(point type {point.point_type}); only Count and PercentGood apply to non-numeric streams.",
                 )
-        lo, hi = (end, start) if end < start else (start, end)
-        bounds = [lo]
-        if duration:
-            while bounds[-1] < hi:
-                bounds.append(min(hi, bounds[-1] + duration))
-        else:
-            bounds.append(hi)
-        if len(bounds) < 2:
-            bounds.append(hi)
-        n_items = (len(bounds) - 1) * len(types)
-        if n_items > self.state.config.max_returned_items:
-            raise too_many(self.state.config.max_returned_items)
+        reject_time_weighted_count(types, basis)
+        limit = self.state.config.max_returned_items
+        if interval_count(start, end, duration) * len(types) > limit:
+            raise too_many(limit)
+        intervals = summary_intervals(start, end, duration, basis)
         results: dict[str, list[dict[str, Any]]] = {t: [] for t in types}
-        for s, e in itertools.pairwise(bounds):
-            stats = self._interval_stats(point, s, e, basis)
+        for iv in intervals:
+            stats = self._interval_stats(point, iv, basis)
             for t in types:
-                results[t].append(self.summary_value(src, t, stats, s, e, time_type))
+                results[t].append(self.summary_value(src, t, stats, iv.lo, iv.hi, time_type))
         return [{"Type": t, "Value": v} for t in types for v in results[t]]
 
-    def counts(self, reads: list[tuple[Point, int, int]]) -> list[int]:
-        """Good, non-system events in [start, end) per (point, start, end) (the whole of [start, start] when
-        start == end): `_interval_stats`' count for many streams in one pass."""
-        values, offsets = self.archive.recorded_many([(p, s, e, 1 << 62) for p, s, e in reads])
+    def counts(self, reads: list[tuple[Point, Interval]]) -> list[int]:
+        """Good, non-system events per (point, interval), the interval's boundary events included as it says:
+        `_interval_stats`' count (event-weighted bases) for many streams in one pass."""
+        values, offsets = self.archive.recorded_many([(p, iv.lo, iv.hi, 1 << 62) for p, iv in reads])
         stream = np.repeat(np.arange(len(reads)), np.diff(offsets))
-        ends = np.array([e if e > s else e + 1 for _, s, e in reads], dtype=np.int64)
-        good = values.good & ~values.is_system & (values.ts_us < ends[stream])
+        ivs = [iv for _, iv in reads]
+        inside = Interval.mask_many(values.ts_us, stream, ivs)
+        good = values.good & ~values.is_system & inside
         return np.bincount(stream[good], minlength=len(reads)).tolist()
 
-    def _interval_stats(self, point: Point, s: int, e: int, basis: str) -> dict[str, Any]:
+    def _interval_stats(self, point: Point, iv: Interval, basis: str) -> dict[str, Any]:
+        s, e = iv.lo, iv.hi
         vals = self.archive.recorded(point, s, e)
-        in_range = vals.take(vals.ts_us < e) if e > s else vals
-        good_events = in_range.good & ~in_range.is_system
-        stats: dict[str, Any] = {"count": int(good_events.sum()), "events": len(in_range)}
+        if basis in EVENT_BASES:
+            return self._event_stats(point, vals.take(iv.mask(vals.ts_us)))
+        stats: dict[str, Any] = {}
         if not point.is_numeric:
-            if basis.startswith("event"):
-                stats["percent_good"] = 100.0 * stats["count"] / stats["events"] if stats["events"] else 0.0
-            else:
-                stats["percent_good"] = self._time_good_percent(point, s, e, vals)
+            stats["percent_good"] = self._time_good_percent(point, s, e, vals)
             return stats
-        if basis.startswith("event"):
-            v = in_range.value[good_events]
-            ts = in_range.ts_us[good_events]
-            stats["percent_good"] = 100.0 * stats["count"] / stats["events"] if stats["events"] else 0.0
-            if len(v):
-                stats.update(
-                    total=float(v.sum()),
-                    average=float(v.mean()),
-                    min=(float(v.min()), int(ts[int(v.argmin())])),
-                    max=(float(v.max()), int(ts[int(v.argmax())])),
-                    std=float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                    pstd=float(v.std(ddof=0)),
-                )
-            return stats
-        # Time-weighted: interpolated values at both ends, then the events strictly inside.
-        edge = self.archive.interpolate(point, [s, e])
+        # Time-weighted: interpolated values at both ends, then the events strictly inside. The basis may override
+        # the point's step attribute: Continuous interpolates linearly, Discrete holds the previous value.
+        step = point.step if basis == "timeweighted" else basis == "timeweighteddiscrete"
+        shape = point if step == point.step else dataclasses.replace(point, step=step)
+        edge = self.archive.interpolate(shape, [s, e])
         inner = vals.take((vals.ts_us > s) & (vals.ts_us < e))
         seq = Values.concat([edge.take(slice(0, 1)), inner, edge.take(slice(1, 2))])
         t = seq.ts_us.astype(np.float64)
@@ -275,7 +355,7 @@ class Engine:
         ok = seq.good & ~seq.is_system
         dt = np.diff(t)
         seg_ok = ok[:-1]
-        if point.step:
+        if step:
             area_seg = v[:-1] * dt
         else:
             nxt = np.where(ok[1:], v[1:], v[:-1])
@@ -294,6 +374,27 @@ class Engine:
             ts_ok = seq.ts_us[ok]
             stats["min"] = (float(good_v.min()), int(ts_ok[int(good_v.argmin())]))
             stats["max"] = (float(good_v.max()), int(ts_ok[int(good_v.argmax())]))
+        return stats
+
+    @staticmethod
+    def _event_stats(point: Point, in_range: Values) -> dict[str, Any]:
+        """Event-weighted statistics of the events an interval holds (boundary events already chosen)."""
+        good_events = in_range.good & ~in_range.is_system
+        stats: dict[str, Any] = {"count": int(good_events.sum()), "events": len(in_range)}
+        stats["percent_good"] = 100.0 * stats["count"] / stats["events"] if stats["events"] else 0.0
+        if not point.is_numeric:
+            return stats
+        v = in_range.value[good_events]
+        ts = in_range.ts_us[good_events]
+        if len(v):
+            stats.update(
+                total=float(v.sum()),
+                average=float(v.mean()),
+                min=(float(v.min()), int(ts[int(v.argmin())])),
+                max=(float(v.max()), int(ts[int(v.argmax())])),
+            )
+        if len(v) > 1:  # "Two events are required for standard deviation" (AVEVA, calculation basis)
+            stats.update(std=float(v.std(ddof=1)), pstd=float(v.std(ddof=0)))
         return stats
 
     def _time_good_percent(self, point: Point, s: int, e: int, vals: Values) -> float:
@@ -360,17 +461,51 @@ def summary_types(q: Query) -> list[str]:
 
 def calculation_basis(q: Query) -> str:
     basis = (q.get("calculationBasis") or "TimeWeighted").lower()
-    if basis not in (
-        "timeweighted",
-        "eventweighted",
-        "timeweightedcontinuous",
-        "timeweighteddiscrete",
-        "eventweightedexcludemostrecentevent",
-        "eventweightedexcludeearliestevent",
-        "eventweightedincludebothends",
-    ):
+    if basis not in TIME_BASES + EVENT_BASES:
         raise PIHTTPError(400, f"The calculationBasis '{q.get('calculationBasis')}' is not valid.")
     return basis
+
+
+def time_type_param(q: Query) -> str:
+    time_type = q.get("timeType") or "Auto"
+    if time_type.lower() not in TIME_TYPES:
+        raise PIHTTPError(
+            400, f"The timeType '{time_type}' is not valid (use Auto, EarliestTime or MostRecentTime)."
+        )
+    return time_type
+
+
+def summary_duration(q: Query) -> int | None:
+    """summaryDuration (either sign; a negative one lays intervals back from the latest bound), with sampleType and
+    sampleInterval validated: they only say how a filterExpression is sampled, which this emulator refuses."""
+    sample_type = q.get("sampleType") or "ExpressionRecordedValues"
+    if sample_type.lower() not in SAMPLE_TYPES:
+        raise PIHTTPError(
+            400, f"The sampleType '{sample_type}' is not valid (use ExpressionRecordedValues or Interval)."
+        )
+    if q.get("sampleInterval"):
+        interval_param(q, "sampleInterval", None)
+    raw = q.get("summaryDuration")
+    if not raw:
+        return None
+    try:
+        value = parse_interval(raw)
+    except ValueError:
+        raise PIHTTPError(
+            400, f"The interval '{raw}' given for 'summaryDuration' is not a valid time span."
+        ) from None
+    if value == 0:
+        raise PIHTTPError(400, f"The interval '{raw}' given for 'summaryDuration' must not be zero.")
+    zone = q.get("timeZone") or "UTC"
+    unit = raw.strip().lstrip("+-").lstrip("0123456789. ").lower()
+    if unit in _WALL_CLOCK_UNITS and zone.upper() not in ("UTC", "GMT", "Z"):
+        # PI lays day and week durations by wall-clock rules in the request's time zone (DST days are 23 or 25 h).
+        raise PIHTTPError(
+            400,
+            f"summaryDuration '{raw}' in timeZone '{zone}' (wall-clock days) is not implemented by this emulator; "
+            "use hours (e.g. '24h') or timeZone=UTC.",
+        )
+    return value
 
 
 def boundary_param(q: Query) -> str:
@@ -486,13 +621,7 @@ def get_plot(request: Request) -> Response:
 def summary_body(state: EmulatorState, src: StreamSource, q: Query) -> list[dict[str, Any]]:
     start, end = time_range(q, state.clock.now_us(), src)
     return Engine(state).summary(
-        src,
-        start,
-        end,
-        summary_types(q),
-        calculation_basis(q),
-        interval_param(q, "summaryDuration", None),
-        q.get("timeType") or "Auto",
+        src, start, end, summary_types(q), calculation_basis(q), summary_duration(q), time_type_param(q)
     )
 
 

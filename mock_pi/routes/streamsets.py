@@ -19,6 +19,7 @@ from mock_pi.archive import Values
 from mock_pi.http import PIHTTPError, Query, json_response
 from mock_pi.metrics import count_values
 from mock_pi.routes.streams import (
+    EVENT_BASES,
     Engine,
     _json_body,
     _write_options,
@@ -36,9 +37,12 @@ from mock_pi.routes.streams import (
     state_of,
     stream_links,
     summary_body,
+    summary_duration,
+    summary_intervals,
     summary_types,
     time_param,
     time_range,
+    time_type_param,
     too_many,
     value_at,
 )
@@ -212,21 +216,24 @@ def get_summary(request: Request) -> Response:
 def _counts_together(
     state: EmulatorState, q: Query, srcs: list[StreamSource]
 ) -> list[list[dict[str, Any]]] | None:
-    """summaryType=Count over one interval (the completeness check's question) for all streams in one pass;
-    None when the request asks for anything else, which takes the per-stream path."""
+    """summaryType=Count over one interval with an event-weighted basis (the completeness check's question) for all
+    streams in one pass, by the same boundary rules as the per-stream path; None when the request asks for anything
+    else, which takes the per-stream path (and its errors)."""
     if summary_types(q) != ["Count"] or q.get("summaryDuration"):
         return None
-    calculation_basis(q)  # validates
-    now = state.clock.now_us()
-    ranges = [time_range(q, now, src) for src in srcs]
-    if any(end < start for start, end in ranges):
+    basis = calculation_basis(q)
+    if basis not in EVENT_BASES:
         return None
+    time_type = time_type_param(q)
+    summary_duration(q)  # validates sampleType / sampleInterval
+    now = state.clock.now_us()
+    intervals = [summary_intervals(*time_range(q, now, src), None, basis)[0] for src in srcs]
     engine = Engine(state)
-    counts = engine.counts([(src.point, start, end) for src, (start, end) in zip(srcs, ranges, strict=True)])
-    time_type = q.get("timeType") or "Auto"
+    counts = engine.counts([(src.point, iv) for src, iv in zip(srcs, intervals, strict=True)])
+    value = engine.summary_value
     return [
-        [{"Type": "Count", "Value": engine.summary_value(src, "Count", {"count": c}, start, end, time_type)}]
-        for src, (start, end), c in zip(srcs, ranges, counts, strict=True)
+        [{"Type": "Count", "Value": value(src, "Count", {"count": c}, iv.lo, iv.hi, time_type)}]
+        for src, iv, c in zip(srcs, intervals, counts, strict=True)
     ]
 
 

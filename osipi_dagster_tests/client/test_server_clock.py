@@ -41,7 +41,7 @@ def test_one_server_time_call_per_client_call(
         got = pi.interpolated(ids, "*-1h", "*", "15m")
         assert pi.stats.http_calls == 2
         assert got["timestamp"].min() == NOW - timedelta(hours=1) and got["timestamp"].max() == NOW
-        summary = pi.summary(ids, "*-2h", "*-1h", ("Count",))
+        summary = pi.summary(ids, "*-2h", "*-1h", ("Count",), calculation_basis="EventWeighted")
         assert pi.stats.http_calls == 4
         assert summary["timestamp"].to_list() == [NOW - timedelta(hours=2)] * 3
         plot = pi.plot(ids, "t", "*", intervals=4)
