@@ -715,7 +715,9 @@ def land_window(
             extract, column="timestamp", start=start, end=end, partition_by=["date"], extra_predicate=scope
         )
         # Completeness in the same run: PI's own Count per tag (one summary call per stream group) against the
-        # good values just landed. Data that arrives later is the late-data sensor's job.
+        # good values just landed. Both sides are half-open, [start, end): recorded_counts asks PI with
+        # EventWeightedExcludeMostRecentEvent, so a value stamped exactly at `end` (common: scan classes write on
+        # whole seconds and minutes) belongs to the next window on both sides. Later data is the late-data sensor's.
         pi_counts = client.recorded_counts(ids, start, end) if ids else None
         calls = int(client.stats.http_calls - calls_before)
         # Catalogued tags PI no longer knows (deleted since the last catalogue run): skipped, never silently.

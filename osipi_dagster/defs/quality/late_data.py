@@ -29,6 +29,7 @@ from osipi_dagster.defs.pi.assets import (
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
+from osipi_dagster.lib.piwebapi.client import HALF_OPEN_BASIS
 from osipi_dagster.lib.quality import (
     NUMERIC_POINT_TYPES,
     LateDataSettings,
@@ -104,13 +105,17 @@ def hour_key(hour: datetime) -> str:
 def pi_hour_summaries(
     client: PIWebAPIClient, tags: pl.DataFrame, start: datetime, end: datetime
 ) -> pl.DataFrame:
-    """PI's Count (and Total, numeric tags only: PI refuses Total on others) per tag and hour over [start, end)."""
+    """PI's Count (and Total, numeric tags only: PI refuses Total on others) per tag and hour over [start, end).
+
+    Each hour is asked half-open, [hour, hour + 1h), as the lake's hours are: HALF_OPEN_BASIS, not EventWeighted,
+    which with a single hour (one interval) would also count a value stamped exactly at the range end.
+    """
     numeric = tags.filter(pl.col("point_type").is_in(NUMERIC_POINT_TYPES))["web_id"].to_list()
     other = tags.filter(~pl.col("point_type").is_in(NUMERIC_POINT_TYPES))["web_id"].to_list()
     parts = []
     for ids, types in ((numeric, ("Count", "Total")), (other, ("Count",))):
         if ids:
-            s = client.summary(ids, start, end, types, "1h", calculation_basis="EventWeighted")
+            s = client.summary(ids, start, end, types, "1h", calculation_basis=HALF_OPEN_BASIS)
             parts.append(summary_per_hour(s, start))
     return pl.concat(parts) if parts else summary_per_hour(pl.DataFrame(), start)
 

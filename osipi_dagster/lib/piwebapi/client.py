@@ -57,6 +57,11 @@ from osipi_dagster.lib.piwebapi.schema import (
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
+# The event-weighted calculation basis whose every interval is half-open, [earlier, later), whatever the interval
+# layout: compare its summaries with a half-open read. Plain EventWeighted is not: with one interval PI counts the
+# events at *both* boundaries (AVEVA, topics/calculation-basis.html), so a value stamped exactly at the window end
+# would be counted by PI and not by `recorded(start, end)`.
+HALF_OPEN_BASIS = "EventWeightedExcludeMostRecentEvent"
 _HEADROOM = 1.2
 # selectedFields for value reads: drop Name/Path/Links and the per-value UnitsAbbreviation (~17 % fewer bytes and
 # less server work). Errors stay selected so handled errors can never be filtered away.
@@ -1083,7 +1088,12 @@ class PIWebAPIClient:
         *,
         calculation_basis: str = "TimeWeighted",
     ) -> pl.DataFrame:
-        """Summaries (SUMMARY_SCHEMA) per stream and type, over the whole range or per `summary_duration`."""
+        """Summaries (SUMMARY_SCHEMA) per stream and type, over the whole range or per `summary_duration`.
+
+        `calculation_basis` decides which boundary events an event-weighted interval holds: plain EventWeighted
+        holds both ends of a single interval and the start of each of several; HALF_OPEN_BASIS holds [start, end)
+        of every interval, which is what a comparison with a half-open `recorded` read needs.
+        """
         t0, t1 = self._times(start, end)
         params = [("startTime", to_pi(t0)), ("endTime", to_pi(t1)), ("calculationBasis", calculation_basis)]
         params += [("summaryType", t) for t in summary_types]
@@ -1098,13 +1108,15 @@ class PIWebAPIClient:
         return out if len(out) else pl.DataFrame(schema=SUMMARY_SCHEMA)
 
     def recorded_counts(self, web_ids: Iterable[str], start: TimeLike, end: TimeLike) -> pl.DataFrame:
-        """PI's summary Count per stream over [start, end), event-weighted, COUNTS_SCHEMA, batched by stream set.
+        """PI's summary Count per stream over [start, end), COUNTS_SCHEMA, batched by stream set.
 
-        PI counts *good* values only: compare with the rows of a half-open `recorded` read whose `good` is true
-        and `is_system` false. Streams the server reports no count for get 0; every requested web id has a row.
+        Asked with HALF_OPEN_BASIS (EventWeightedExcludeMostRecentEvent): one EventWeighted interval would also
+        count a value stamped exactly at `end`, which a half-open read leaves to the next window. PI counts *good*
+        values only: compare with the rows of a half-open `recorded` read whose `good` is true and `is_system`
+        false. Streams the server reports no count for get 0; every requested web id has a row.
         """
         ids = list(dict.fromkeys(web_ids))
-        s = self.summary(ids, start, end, ("Count",), calculation_basis="EventWeighted")
+        s = self.summary(ids, start, end, ("Count",), calculation_basis=HALF_OPEN_BASIS)
         counts = (
             s.filter(pl.col("summary_type") == "Count")
             .group_by("web_id")
