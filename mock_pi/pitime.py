@@ -1,6 +1,7 @@
 """PI time expressions and AFTimeSpan intervals → UTC microseconds (the emulator's own parser).
 
-Covers what clients send: `*`, `*-1d`, `t`, `y+8h`, `-1.5d`, weekday/month names, day numbers and ISO 8601.
+Covers what clients send: `*`, `*-1d`, `t`, `y+8h`, `-1.5d`, weekday/month names, day numbers, ISO 8601 and the
+.NET forms `01-May-24 10:00:00` (PI's own) and `5/1/2024 10:00:00 AM`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ _OFFSET_RE = re.compile(r"^(.*?)\s*([+-])\s*" + _NUM_UNIT + r"$", re.DOTALL)
 _INTERVAL_RE = re.compile(r"^([+-]?)\s*" + _NUM_UNIT + r"$")
 _HMS_RE = re.compile(r"^([+-]?)(?:(\d+)\.)?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?$")
 _FRACTION_RE = re.compile(r"(\.\d{6})\d+")
+# .NET DateTime.TryParse forms (en-US) that PI clients send besides ISO 8601: PI's own "01-May-24 10:00:00"
+# (tagreader) and "5/1/2024 10:00:00 AM", each with an optional time of day and AM/PM.
+_CLOCK = r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(?:\s*([AaPp][Mm]))?)?"
+_PI_DATE_RE = re.compile(r"^(\d{1,2})-([A-Za-z]{3,9})-(\d{4}|\d{2})" + _CLOCK + "$")
+_US_DATE_RE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})" + _CLOCK + "$")
 
 _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
 _WEEKDAYS.update({name.lower(): i for i, name in enumerate(calendar.day_abbr)})
@@ -85,6 +91,37 @@ def _parse_iso(text: str, zone: ZoneInfo) -> datetime | None:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=zone)
 
 
+def _parse_dotnet(text: str, zone: ZoneInfo) -> datetime | None:
+    """`dd-MMM-yy[yy] [h:mm[:ss[.f]]] [AM|PM]` or `M/d/yy[yy] …` in `zone`; None when neither form matches.
+
+    Two-digit years fall in 1950–2049, Windows' default window for .NET's TwoDigitYearMax.
+    """
+    raw = text.strip().strip("'\"")
+    pi, us = _PI_DATE_RE.match(raw), _US_DATE_RE.match(raw)
+    if pi:
+        day_text, month_text, year_text, *clock = pi.groups()
+        month = _MONTHS.get(month_text.lower())
+        if month is None:
+            raise ValueError(f"Unknown month '{month_text}'.")
+        day = int(day_text)
+    elif us:
+        month_text, day_text, year_text, *clock = us.groups()
+        month, day = int(month_text), int(day_text)
+    else:
+        return None
+    year = int(year_text)
+    if len(year_text) == 2:
+        year += 2000 if year < 50 else 1900
+    hour, minute, second, fraction, meridiem = clock
+    h = int(hour or 0)
+    if meridiem:
+        if not 1 <= h <= 12:
+            raise ValueError(f"Hour {h} is not valid with {meridiem.upper()}.")
+        h = h % 12 + (12 if meridiem.lower() == "pm" else 0)
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    return datetime(year, month, day, h, int(minute or 0), int(second or 0), micro, tzinfo=zone)
+
+
 def _parse_base(base: str, now_us: int, zone: ZoneInfo) -> datetime:
     now_local = from_us(now_us).astimezone(zone)
     midnight = now_local.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -109,7 +146,7 @@ def _parse_base(base: str, now_us: int, zone: ZoneInfo) -> datetime:
         return midnight.replace(day=day)
     if low.isdigit() and len(low) == 4 and int(low) >= 1970:
         return midnight.replace(year=int(low), month=1, day=1)
-    dt = _parse_iso(base, zone)
+    dt = _parse_iso(base, zone) or _parse_dotnet(base, zone)
     if dt is None:
         raise ValueError(f"Cannot parse '{base}' as a time.")
     return dt

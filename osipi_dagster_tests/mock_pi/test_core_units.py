@@ -40,6 +40,13 @@ DAY = 24 * HOUR
         ("'2024-05-01T00:00:00Z'", "2024-05-01T00:00:00Z"),
         ("Monday", "2024-04-29T00:00:00Z"),
         ("*-1mo", "2024-04-01T12:00:00Z"),
+        # .NET forms: PI's own (tagreader sends it), and en-US with AM/PM.
+        ("01-May-24 10:00:00", "2024-05-01T10:00:00Z"),
+        ("1-may-2024", "2024-05-01T00:00:00Z"),
+        ("30-Apr-99 23:59:59.25", "1999-04-30T23:59:59.25Z"),
+        ("5/1/2024 10:30:00 PM", "2024-05-01T22:30:00Z"),
+        ("5/1/2024 12:00 AM", "2024-05-01T00:00:00Z"),
+        ("01-May-24 10:00:00-1h", "2024-05-01T09:00:00Z"),
     ],
 )
 def test_parse_time(text: str, expected: str) -> None:
@@ -50,7 +57,9 @@ def test_parse_time_zone_for_naive_strings() -> None:
     assert format_us(parse_time("2024-05-01T12:00:00", NOW, tz="Europe/Paris")) == "2024-05-01T10:00:00Z"
 
 
-@pytest.mark.parametrize("bad", ["garbage", "*-1x", "2024-13-01", "*-", "tomorrow+"])
+@pytest.mark.parametrize(
+    "bad", ["garbage", "*-1x", "2024-13-01", "*-", "tomorrow+", "31-Feb-24", "01-Foo-24", "5/1/2024 13:00 PM"]
+)
 def test_parse_time_rejects_bad_strings_naming_them(bad: str) -> None:
     with pytest.raises(ValueError, match="Cannot parse time string"):
         parse_time(bad, NOW)
