@@ -116,10 +116,15 @@ def parse_point_query(
     """Parse and compile a query. `attributes` maps PI point attribute names (lower case) to 'text', 'number' or
     'time'; `now_us` anchors relative times (`*-1h`); `search_option` applies to the Tag filter."""
     option = _search_option(search_option)
-    groups = [
-        tuple(_compile(raw, attributes, now_us, option, text or "") for raw in group)
-        for group in _split(text or "")
-    ]
+    try:
+        groups = [
+            tuple(_compile(raw, attributes, now_us, option, text or "") for raw in group)
+            for group in _split(text or "")
+        ]
+    except QueryError as exc:
+        if (text or "") in str(exc):
+            raise
+        raise QueryError(f"{str(exc).rstrip('.')} (query '{text}').") from None
     for group in groups:
         names = [c.name for c in group]
         for name in names:
