@@ -58,6 +58,7 @@ TIME_BASES = ("timeweighted", "timeweightedcontinuous", "timeweighteddiscrete")
 TIME_TYPES = ("auto", "earliesttime", "mostrecenttime")
 SAMPLE_TYPES = ("expressionrecordedvalues", "interval")
 _WALL_CLOCK_UNITS = ("d", "day", "days", "w", "wk", "week", "weeks")
+_CALENDAR_UNITS = ("mo", "month", "months", "y", "yr", "year", "years")
 
 
 # --- parameters --------------------------------------------------------------------------------------------------
@@ -488,6 +489,13 @@ def summary_duration(q: Query) -> int | None:
     raw = q.get("summaryDuration")
     if not raw:
         return None
+    unit = raw.strip().lstrip("+-").lstrip("0123456789. ").lower()
+    if unit in _CALENDAR_UNITS:
+        raise PIHTTPError(
+            400,
+            f"summaryDuration '{raw}': calendar durations (months, years) are not implemented by this emulator; "
+            "request days or hours.",
+        )
     try:
         value = parse_interval(raw)
     except ValueError:
@@ -497,7 +505,6 @@ def summary_duration(q: Query) -> int | None:
     if value == 0:
         raise PIHTTPError(400, f"The interval '{raw}' given for 'summaryDuration' must not be zero.")
     zone = q.get("timeZone") or "UTC"
-    unit = raw.strip().lstrip("+-").lstrip("0123456789. ").lower()
     if unit in _WALL_CLOCK_UNITS and zone.upper() not in ("UTC", "GMT", "Z"):
         # PI lays day and week durations by wall-clock rules in the request's time zone (DST days are 23 or 25 h).
         raise PIHTTPError(
