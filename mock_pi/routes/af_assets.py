@@ -7,8 +7,10 @@ Collections page with startIndex/maxCount (default 1000) and sort by Name unless
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_pi.af import AssetServer, Attribute, Database, Element, ElementTemplate, EventFrame, wildcard
@@ -23,19 +25,30 @@ from mock_pi.routes.af_common import (
     database_json,
     element_json,
     endpoint,
+    event_frame_json,
     filter_attributes,
+    not_found,
     server_json,
     sort_items,
     template_json,
 )
+from mock_pi.routes.multiple import multiple
 
 # --- asset servers and databases -------------------------------------------------------------------------------
 
 
 @endpoint
 def list_asset_servers(ctx: Ctx) -> dict[str, Any]:
-    if ctx.q.get("path") is not None:
+    """List, or GetByPath (`?path=\\\\AF`) and GetByName (`?name=AF`, case-insensitive)."""
+    path, name = ctx.q.get("path"), ctx.q.get("name")
+    if path is not None and name is not None:
+        raise PIHTTPError(400, "Give either the 'path' or the 'name' parameter, not both.")
+    if path is not None:
         return server_json(ctx, by_path(ctx, AssetServer, "asset server"))
+    if name is not None:
+        if ctx.af.server.name.lower() != name.strip().lower():
+            raise not_found("asset server", name)
+        return server_json(ctx, ctx.af.server)
     return {"Links": {}, "Items": [server_json(ctx, ctx.af.server)]}
 
 
@@ -75,6 +88,11 @@ def database_templates(ctx: Ctx) -> dict[str, Any]:
 @endpoint
 def get_template(ctx: Ctx) -> dict[str, Any]:
     return template_json(ctx, by_web_id(ctx, ElementTemplate, "element template"))
+
+
+@endpoint
+def template_by_path(ctx: Ctx) -> dict[str, Any]:
+    return template_json(ctx, by_path(ctx, ElementTemplate, "element template"))
 
 
 # --- elements --------------------------------------------------------------------------------------------------
@@ -221,6 +239,30 @@ def attribute_children(ctx: Ctx) -> dict[str, Any]:
     return attribute_list(ctx, by_web_id(ctx, Attribute, "attribute"))
 
 
+# --- GetMultiple ----------------------------------------------------------------------------------------------
+
+
+def _multiple(
+    kind: type, label: str, render: Callable[[Ctx, Any], dict[str, Any]]
+) -> Callable[[Ctx], Response]:
+    def handler(ctx: Ctx) -> Response:
+        def find(id_type: str, ident: str) -> Any:
+            obj = ctx.af.resolve(ident) if id_type == "WebId" else ctx.af.by_path(ident)
+            # Event frames are generated for whole days; one that has not started yet does not exist.
+            if isinstance(obj, EventFrame) and obj.start_us > ctx.now_us:
+                return None
+            return obj if isinstance(obj, kind) else None
+
+        return multiple(ctx.q, find, lambda obj: render(ctx, obj), label)
+
+    return handler
+
+
+elements_multiple = endpoint(_multiple(Element, "Element", element_json))
+attributes_multiple = endpoint(_multiple(Attribute, "Attribute", attribute_json))
+event_frames_multiple = endpoint(_multiple(EventFrame, "Event frame", event_frame_json))
+
+
 @endpoint
 def get_attribute_value(ctx: Ctx) -> dict[str, Any]:
     # PI answers GetValue for any data reference (AFAttribute.GetValue): PI Point attributes give the snapshot, or
@@ -236,13 +278,18 @@ ROUTES: list[BaseRoute] = [
     Route(API + "/assetdatabases/{webId}", get_database, methods=["GET"]),
     Route(API + "/assetdatabases/{webId}/elements", database_elements, methods=["GET"]),
     Route(API + "/assetdatabases/{webId}/elementtemplates", database_templates, methods=["GET"]),
+    Route(API + "/elementtemplates", template_by_path, methods=["GET"]),
     Route(API + "/elementtemplates/{webId}", get_template, methods=["GET"]),
     Route(API + "/elements", element_by_path, methods=["GET"]),
+    Route(API + "/elements/multiple", elements_multiple, methods=["GET"]),
     Route(API + "/elements/search", search_elements, methods=["GET"]),
     Route(API + "/elements/{webId}", get_element, methods=["GET"]),
     Route(API + "/elements/{webId}/elements", element_children, methods=["GET"]),
     Route(API + "/elements/{webId}/attributes", element_attributes, methods=["GET"]),
     Route(API + "/attributes", attribute_by_path, methods=["GET"]),
+    Route(API + "/attributes/multiple", attributes_multiple, methods=["GET"]),
+    # Here rather than with the other event-frame routes: it must come before /eventframes/{webId}.
+    Route(API + "/eventframes/multiple", event_frames_multiple, methods=["GET"]),
     Route(API + "/attributes/{webId}", get_attribute, methods=["GET"]),
     Route(API + "/attributes/{webId}/attributes", attribute_children, methods=["GET"]),
     Route(API + "/attributes/{webId}/value", get_attribute_value, methods=["GET"]),

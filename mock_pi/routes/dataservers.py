@@ -1,29 +1,42 @@
 """DataServer and EnumerationSet controllers: servers, their points (paged, filtered) and digital state sets.
 
-GET /dataservers[?path=], /dataservers/{webId}, /dataservers/{webId}/points, /dataservers/{webId}/enumerationsets,
-/enumerationsets/{webId}[?path=], /enumerationsets/{webId}/enumerationvalues.
+GET /dataservers[?path=|?name=], /dataservers/{webId}, /dataservers/{webId}/points,
+/dataservers/{webId}/enumerationsets, /enumerationsets/{webId}[?path=], /enumerationsets/{webId}/enumerationvalues,
+/enumerationvalues/{webId}[?path=].
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mock_pi import webid
 from mock_pi.catalog import DIGITAL_SETS, Catalog, DataServer, DigitalSet
 from mock_pi.http import PIHTTPError, Query, base_url, json_response, paged
 from mock_pi.pitime import format_us
-from mock_pi.routes.points import points_collection
+from mock_pi.routes.points import points_collection, web_id_type
 from mock_pi.serialize import FieldSelector
+
+
+def server_web_id(server: DataServer, kind: str) -> str:
+    """The server's WebID of the requested webIdType (Full, IDOnly or PathOnly)."""
+    if kind.lower() == "idonly":
+        return "I1" + webid.DATA_SERVER + server.guid_b64
+    if kind.lower() == "pathonly":
+        return webid.path_only(webid.DATA_SERVER, server.path)
+    return server.web_id
 
 
 def server_body(request: Request, server: DataServer) -> dict[str, Any]:
     base = base_url(request)
-    self_link = f"{base}/dataservers/{server.web_id}"
+    wid = server_web_id(server, web_id_type(Query.of(request)))
+    self_link = f"{base}/dataservers/{wid}"
     return {
-        "WebId": server.web_id,
+        "WebId": wid,
         "Id": str(server.id),
         "Name": server.name,
         "Path": server.path,
@@ -51,12 +64,21 @@ def _selected(request: Request, body: dict[str, Any]) -> Response:
 
 
 async def list_servers(request: Request) -> Response:
+    """List, or GetByPath (`?path=\\\\SERVER`) and GetByName (`?name=SERVER`), case-insensitive as PI names are."""
     catalog: Catalog = request.app.state.emulator.catalog
-    path = Query.of(request).get("path")
+    q = Query.of(request)
+    path, name = q.get("path"), q.get("name")
+    if path is not None and name is not None:
+        raise PIHTTPError(400, "Give either the 'path' or the 'name' parameter, not both.")
     if path is not None:
         server = catalog.server_by_path(path)
         if server is None:
             raise PIHTTPError(404, f"PI Data Archive not found for path '{path}'.")
+        return _selected(request, server_body(request, server))
+    if name is not None:
+        server = next((s for s in catalog.servers if s.name.lower() == name.strip().lower()), None)
+        if server is None:
+            raise PIHTTPError(404, f"PI Data Archive not found for name '{name}'.")
         return _selected(request, server_body(request, server))
     return _selected(request, {"Links": {}, "Items": [server_body(request, s) for s in catalog.servers]})
 
@@ -127,30 +149,67 @@ async def get_set_by_path(request: Request) -> Response:
     return _selected(request, set_body(request, *found))
 
 
-async def set_values(request: Request) -> Response:
-    server, dset = _require_set(request)
+def value_body(
+    request: Request, server: DataServer, dset: DigitalSet, name: str, code: int
+) -> dict[str, Any]:
     catalog: Catalog = request.app.state.emulator.catalog
     base = base_url(request)
-    set_web_id = catalog.enumeration_set_web_id(server, dset)
-    items = []
-    for name, code in dset.states:
-        web_id = catalog.enumeration_value_web_id(server, dset, name)
-        items.append(
-            {
-                "WebId": web_id,
-                "Id": str(code),
-                "Name": name,
-                "Description": "",
-                "Value": code,
-                "Path": f"{server.path}\\{dset.name}\\{name}",
-                "Parent": dset.name,
-                "Links": {
-                    "Self": f"{base}/enumerationvalues/{web_id}",
-                    "EnumerationSet": f"{base}/enumerationsets/{set_web_id}",
-                },
-            }
-        )
+    web_id = catalog.enumeration_value_web_id(server, dset, name)
+    return {
+        "WebId": web_id,
+        "Id": str(code),
+        "Name": name,
+        "Description": "",
+        "Value": code,
+        "Path": f"{server.path}\\{dset.name}\\{name}",
+        "Parent": dset.name,
+        "Links": {
+            "Self": f"{base}/enumerationvalues/{web_id}",
+            "EnumerationSet": f"{base}/enumerationsets/{catalog.enumeration_set_web_id(server, dset)}",
+        },
+    }
+
+
+async def set_values(request: Request) -> Response:
+    server, dset = _require_set(request)
+    items = [value_body(request, server, dset, name, code) for name, code in dset.states]
     return _selected(request, paged(request, items))
+
+
+def _find_value(
+    catalog: Catalog, match: Callable[[DataServer, DigitalSet, str], bool]
+) -> tuple[DataServer, DigitalSet, str, int] | None:
+    for server in catalog.servers:
+        for dset in DIGITAL_SETS:
+            for name, code in dset.states:
+                if match(server, dset, name):
+                    return server, dset, name, code
+    return None
+
+
+async def get_value(request: Request) -> Response:
+    """GET /enumerationvalues/{webId}: the Self link of each value a set lists."""
+    web_id = request.path_params["web_id"]
+    catalog: Catalog = request.app.state.emulator.catalog
+    found = _find_value(
+        catalog, lambda srv, dset, name: catalog.enumeration_value_web_id(srv, dset, name) == web_id
+    )
+    if found is None:
+        raise PIHTTPError(404, f"Unknown or invalid enumeration value WebID '{web_id}'.")
+    return _selected(request, value_body(request, *found))
+
+
+async def get_value_by_path(request: Request) -> Response:
+    """GET /enumerationvalues?path=\\\\SERVER\\Set\\State (case-insensitive)."""
+    path = Query.of(request).get("path")
+    if not path:
+        raise PIHTTPError(400, "The 'path' parameter is required.")
+    wanted = path.strip().lstrip("\\").upper()
+    catalog: Catalog = request.app.state.emulator.catalog
+    found = _find_value(catalog, lambda srv, dset, name: f"{srv.name}\\{dset.name}\\{name}".upper() == wanted)
+    if found is None:
+        raise PIHTTPError(404, f"Enumeration value not found for path '{path}'.")
+    return _selected(request, value_body(request, *found))
 
 
 ROUTES: list[BaseRoute] = [
@@ -161,4 +220,6 @@ ROUTES: list[BaseRoute] = [
     Route("/piwebapi/enumerationsets", get_set_by_path, methods=["GET"]),
     Route("/piwebapi/enumerationsets/{web_id}", get_set, methods=["GET"]),
     Route("/piwebapi/enumerationsets/{web_id}/enumerationvalues", set_values, methods=["GET"]),
+    Route("/piwebapi/enumerationvalues", get_value_by_path, methods=["GET"]),
+    Route("/piwebapi/enumerationvalues/{web_id}", get_value, methods=["GET"]),
 ]

@@ -19,6 +19,7 @@ from mock_pi.http import PIHTTPError, Query, base_url, json_response, paged
 from mock_pi.pitime import parse_time
 from mock_pi.pointattributes import point_attributes
 from mock_pi.pointquery import VALUE_FILTERS, PointQuery, QueryError, parse_point_query
+from mock_pi.routes.multiple import multiple
 from mock_pi.serialize import FieldSelector, timed_value
 
 SEARCH_MAX_COUNT = 1000
@@ -125,33 +126,16 @@ async def get_by_path(request: Request) -> Response:
 
 
 async def get_multiple(request: Request) -> Response:
-    """GetMultiple: items {Identifier, IdentifierType, Object, Exception}; 207 when some failed."""
+    """GetMultiple: points by repeated webId and path parameters (see mock_pi.routes.multiple)."""
     state = request.app.state.emulator
     q = Query.of(request)
     kind = web_id_type(q)
     base = base_url(request)
-    items: list[dict[str, Any]] = []
-    failed = False
-    requested = [("WebId", w) for w in q.get_all("webId")] + [("Path", p) for p in q.get_all("path")]
-    if not requested:
-        raise PIHTTPError(400, "At least one webId or path parameter is required.")
-    for id_type, ident in requested:
-        point = state.catalog.point(ident) if id_type == "WebId" else state.catalog.point_by_path(ident)
-        if point is None:
-            failed = True
-            items.append(
-                {
-                    "Identifier": ident,
-                    "IdentifierType": id_type,
-                    "Object": None,
-                    "Exception": {"Errors": [f"PI Point not found for {id_type} '{ident}'."]},
-                }
-            )
-        else:
-            obj = point_body(state.catalog, point, base, kind)
-            items.append({"Identifier": ident, "IdentifierType": id_type, "Object": obj, "Exception": None})
-    body = FieldSelector(q.get("selectedFields")).apply({"Links": {}, "Items": items})
-    return json_response(body, status=207 if failed else 200)
+
+    def find(id_type: str, ident: str) -> Point | None:
+        return state.catalog.point(ident) if id_type == "WebId" else state.catalog.point_by_path(ident)
+
+    return multiple(q, find, lambda p: point_body(state.catalog, p, base, kind), "PI Point")
 
 
 def _search_query(q: Query, now_us: int) -> PointQuery:
