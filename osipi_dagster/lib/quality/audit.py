@@ -109,7 +109,9 @@ class HourStatsAccumulator:
 def summary_per_hour(summary: pl.DataFrame, start: datetime) -> pl.DataFrame:
     """PI summaries requested with summaryDuration=1h from `start` (SUMMARY_SCHEMA) → web_id, hour, pi_count,
     pi_total. Hours are assigned by position within each stream and type (intervals come in order), so the result
-    does not depend on which time PI stamps a summary with."""
+    does not depend on which time PI stamps a summary with. To compare with the lake's half-open hours the request
+    must be half-open too (EventWeightedExcludeMostRecentEvent): which hour holds a value stamped on a boundary is
+    the basis's choice, not this function's."""
     if summary.height == 0:
         return pl.DataFrame(
             schema={
