@@ -4,7 +4,6 @@ Public API: `PIWebAPIClient(ClientConfig(...))` — see docs/client.md; schemas 
 """
 
 from osipi_dagster.lib.piwebapi.auth import (
-    AnonymousAuth,
     BasicAuth,
     BearerAuth,
     KerberosAuth,
@@ -45,7 +44,6 @@ __all__ = [
     "POINTS_SCHEMA",
     "SUMMARY_SCHEMA",
     "VALUES_SCHEMA",
-    "AnonymousAuth",
     "AssetDatabase",
     "AssetServer",
     "AuthConfig",

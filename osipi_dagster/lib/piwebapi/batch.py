@@ -7,10 +7,8 @@ mean "absent": every other failure is raised naming the sub-request, never turne
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from osipi_dagster.lib.piwebapi.errors import (
@@ -20,8 +18,8 @@ from osipi_dagster.lib.piwebapi.errors import (
     server_messages,
 )
 from osipi_dagster.lib.piwebapi.http import HTTPSession, check_web_exception
+from osipi_dagster.lib.retry import Attempts, retryable_status
 
-_RETRY_ITEM = frozenset({408, 429, 500, 502, 503, 504})
 # Status we give a sub-request the server did not answer at all (no entry for its id in the 207 body).
 NO_ANSWER = 0
 
@@ -46,7 +44,7 @@ class BatchItemResult:
     @property
     def transient(self) -> bool:
         """Worth sending again: a 5xx/429/408, no answer, or a 2xx whose body carries a WebException."""
-        if self.status in _RETRY_ITEM or self.status == NO_ANSWER:
+        if retryable_status(self.status) or self.status == NO_ANSWER:
             return True
         web_exc = self.content.get("WebException") if isinstance(self.content, dict) else None
         return self.ok and self.items is None and bool(web_exc)
@@ -112,11 +110,11 @@ def _dependants(requests: Mapping[str, Mapping[str, Any]], keys: Iterable[str]) 
     return out
 
 
-def _pause(session: HTTPSession, attempt: int, rng: random.Random, retried: int) -> None:
-    session.stats.add(retries=retried)
-    # Full jitter, as HTTPSession does for whole requests.
-    cap = min(session.config.backoff_max_s, session.config.backoff_base_s * (2**attempt))
-    time.sleep(rng.uniform(0.0, cap))
+def _resends(session: HTTPSession, retries: int | None = None) -> Attempts:
+    """Re-sends of failed sub-requests: the session's policy (its sleep and backoff) with its retry count (or
+    `retries`) and no deadline of its own (each POST /batch has the session's per-request deadline)."""
+    limit = session.config.max_retries if retries is None else retries
+    return replace(session.retry, max_retries=max(0, limit), deadline_s=None).attempts()
 
 
 def execute_all(
@@ -129,18 +127,18 @@ def execute_all(
     """
     results: dict[str, BatchItemResult] = {}
     pending = dict(requests)
-    rng = random.Random()
-    attempt = 0
+    attempts = _resends(session)
     while pending:
         got = execute(session, pending)
         results.update(got)
         failed = [k for k, r in got.items() if r.transient]
-        if not failed or attempt >= session.config.max_retries:
+        delay = attempts.next_delay() if failed else None
+        if delay is None:
             break
         again = _dependants(pending, failed)
         pending = {k: requests[k] for k in pending if k in again}
-        _pause(session, attempt, rng, len(pending))
-        attempt += 1
+        session.stats.add(retries=len(pending))
+        attempts.wait(delay)
     return results
 
 
@@ -182,24 +180,24 @@ def get_many(
     contents: dict[str, Any] = {}
     errors: dict[str, PIWebAPIError] = {}
     pending = dict(urls)
-    attempt = 0
-    limit = session.config.max_retries if retries is None else retries
-    rng = random.Random()
+    attempts = _resends(session, retries)
     while pending:
         results = execute(session, {k: get_request(u) for k, u in pending.items()})
+        transient = [k for k, r in results.items() if r.transient]
+        delay = attempts.next_delay() if transient else None
         retry: dict[str, str] = {}
         for key, result in results.items():
             url = pending[key]
             if result.ok and not result.transient:
                 contents[key] = result.content
-            elif result.transient and attempt < limit:
+            elif result.transient and delay is not None:
                 retry[key] = url
             else:
                 errors[key] = item_error(result, "GET", session.display_path(url), (web_ids or {}).get(key))
         pending = retry
         if pending:
-            _pause(session, attempt, rng, len(pending))
-            attempt += 1
+            session.stats.add(retries=len(pending))
+            attempts.wait(delay or 0.0)
     if errors and raise_errors:
         raise next(iter(errors.values()))
     return contents, errors

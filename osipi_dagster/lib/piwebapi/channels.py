@@ -1,19 +1,19 @@
 """PI Web API channels (WebSocket push of value changes) as iterators of VALUES_SCHEMA frames, sync and async.
 
-Reconnects with backoff when the socket drops or goes silent past the heartbeat deadline; after a reconnect the
-gap is back-filled from recorded values when a `PIWebAPIClient` is given, so no change is lost.
+A channel opens its socket on the REST client's `Connection` (same TLS context, same auth object and token cache,
+same retry policy). It reconnects with backoff when the socket drops or goes silent past the heartbeat deadline;
+after a reconnect the gap is back-filled through a `RecordedReader` (the client is one), so no change is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
-import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -21,45 +21,67 @@ import orjson
 import polars as pl
 import websockets
 from websockets.asyncio.client import connect as aconnect
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
-from osipi_dagster.lib.piwebapi.auth import build_auth
 from osipi_dagster.lib.piwebapi.config import ClientConfig
+from osipi_dagster.lib.piwebapi.connection import Connection
 from osipi_dagster.lib.piwebapi.decode import decode_streamset
-from osipi_dagster.lib.piwebapi.errors import (
-    AuthenticationError,
-    PIWebAPIError,
-    TLSVerificationError,
-    tls_verification_failure,
-)
+from osipi_dagster.lib.piwebapi.errors import AuthenticationError, PIWebAPIError, TLSVerificationError
 from osipi_dagster.lib.piwebapi.schema import VALUES_SCHEMA
-
-if TYPE_CHECKING:
-    from osipi_dagster.lib.piwebapi.client import PIWebAPIClient
+from osipi_dagster.lib.retry import Attempts, certificate_failure, transient_error
 
 log = logging.getLogger(__name__)
+
+CHANNEL_PATH = "/streamsets/channel"
+# What a dropped or refused channel raises; `ChannelStream.check` tells the fatal ones apart.
+DROPPED = (TimeoutError, OSError, websockets.exceptions.WebSocketException)
+
+
+class RecordedReader(Protocol):
+    """What gap back-fill needs: the server's clock and recorded values (`PIWebAPIClient` has both)."""
+
+    def server_time(self) -> datetime: ...
+
+    def recorded(
+        self, web_ids: Sequence[str], start: datetime, end: datetime, *, include_end: bool = ...
+    ) -> pl.DataFrame: ...
+
+
+def channel_url(base_url: str, web_ids: Sequence[str], initial: bool, heartbeat_rate: int | None) -> str:
+    """The ws(s):// upgrade URL of a stream-set channel on `web_ids` (the URL whose length servers limit)."""
+    base = base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    params = [("webId", w) for w in web_ids]
+    params.append(("includeInitialValues", "true" if initial else "false"))
+    if heartbeat_rate:
+        params.append(("heartbeatRate", str(heartbeat_rate)))
+    return f"{base}{CHANNEL_PATH}?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
 
 
 class ChannelStream:
     """Subscribe to value changes of `web_ids` on `/streamsets/channel` and iterate decoded frames.
 
-    heartbeat_rate asks the server for an empty message after that many empty polls; if nothing (data or
-    heartbeat) arrives within `silence_timeout_s` the connection is considered dead and re-opened. At most
-    `max_reconnects` consecutive failed connection attempts before a PIWebAPIError. Heartbeats yield nothing.
+    `connection` is the REST client's `Connection` (a bare `ClientConfig` builds one of its own). heartbeat_rate
+    asks the server for an empty message after that many empty polls; if nothing (data or heartbeat) arrives within
+    `silence_timeout_s` the connection is considered dead and re-opened. At most `max_reconnects` consecutive
+    failed connection attempts (the connection's backoff between them) before a PIWebAPIError. Heartbeats yield
+    nothing.
     """
 
     def __init__(
         self,
-        config: ClientConfig,
+        connection: Connection | ClientConfig,
         web_ids: Iterable[str],
         *,
         include_initial_values: bool = False,
         heartbeat_rate: int | None = 5,
         silence_timeout_s: float = 60.0,
         max_reconnects: int = 5,
-        backfill: PIWebAPIClient | None = None,
+        backfill: RecordedReader | None = None,
     ) -> None:
-        self.config = config
+        if isinstance(connection, ClientConfig):
+            connection = Connection.build(connection)
+        self.connection = connection
+        self.config = connection.config
         self.web_ids = list(dict.fromkeys(web_ids))
         if not self.web_ids:
             raise ValueError("a channel needs at least one web id.")
@@ -70,7 +92,6 @@ class ChannelStream:
         self.backfill = backfill
         self.reconnects = 0
         self.heartbeats = 0
-        self._auth = build_auth(config.auth)
         # Per stream: the latest timestamp delivered and how many values carried it (duplicates share timestamps).
         self._last_ts: dict[str, datetime] = {}
         self._at_last: dict[str, int] = {}
@@ -79,30 +100,56 @@ class ChannelStream:
 
     # -- connection details -------------------------------------------------------------------------------------
     def url(self, initial: bool) -> str:
-        base = self.config.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        params = [("webId", w) for w in self.web_ids]
-        params.append(("includeInitialValues", "true" if initial else "false"))
-        if self.heartbeat_rate:
-            params.append(("heartbeatRate", str(self.heartbeat_rate)))
-        return f"{base}/streamsets/channel?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
+        return channel_url(self.config.base_url, self.web_ids, initial, self.heartbeat_rate)
 
     def headers(self) -> dict[str, str]:
-        """Run the same httpx auth flow on a probe request to get the upgrade request's Authorization header."""
-        probe = httpx.Request("GET", self.config.base_url + "/streamsets/channel")
-        flow = self._auth.sync_auth_flow(probe)
+        """Run the connection's httpx auth flow on a probe request to get the upgrade's Authorization header (an
+        OIDC token comes from, and refreshes, the same cache as the REST calls)."""
+        probe = httpx.Request("GET", self.config.base_url + CHANNEL_PATH)
+        flow = self.connection.auth.sync_auth_flow(probe)
         request = next(flow)
         flow.close()
         return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        if not self.config.base_url.startswith("https://"):
-            return None
-        if not self.config.verify_tls:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            return ctx
-        return ssl.create_default_context(cafile=self.config.ca_bundle)
+        """The connection's TLS context for wss:// (the one httpx uses), None for ws://."""
+        return self.connection.ssl if self.config.base_url.startswith("https://") else None
+
+    def open(self, initial: bool = False) -> ClientConnection:
+        """Open the WebSocket (sync), with the connection's auth and TLS; use it as a context manager."""
+        return connect(self.url(initial), **self._options(self.headers()))
+
+    def _options(self, headers: dict[str, str]) -> dict[str, Any]:
+        """websockets' connect options, the same for the sync and the async client."""
+        return {
+            "additional_headers": headers,
+            "ssl": self.ssl_context(),
+            "open_timeout": self.config.connect_timeout_s,
+            "max_size": None,
+            "proxy": None,
+        }
+
+    def _reconnects(self) -> Attempts:
+        """Consecutive failed connections: the connection's backoff, at most `max_reconnects` retries, no deadline."""
+        return replace(self.connection.retry, max_retries=self.max_reconnects, deadline_s=None).attempts()
+
+    def check(self, exc: BaseException) -> None:
+        """Raise the clear error for a failure no reconnect can fix: an untrusted certificate, a 401/403 upgrade."""
+        if transient_error(exc):
+            return
+        untrusted = certificate_failure(exc)
+        if untrusted is not None:
+            raise TLSVerificationError.of(
+                untrusted, method="GET", path=CHANNEL_PATH, url=self.config.base_url
+            ) from None
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"PI Web API refused the channel upgrade with {status} for GET {CHANNEL_PATH}",
+                method="GET",
+                path=CHANNEL_PATH,
+                status=status,
+            ) from None
 
     def _decode(self, raw: str | bytes) -> pl.DataFrame | None:
         frame = channel_message_frame(orjson.loads(raw))
@@ -162,95 +209,69 @@ class ChannelStream:
         )
         return self._delivered(frame)
 
-    def _fail(self, exc: BaseException, attempts: int) -> float:
-        untrusted = tls_verification_failure(exc)
-        if untrusted is not None:
-            raise TLSVerificationError.of(
-                untrusted, method="GET", path="/streamsets/channel", url=self.config.base_url
-            ) from None
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            raise AuthenticationError(
-                f"PI Web API refused the channel upgrade with {status} for GET /streamsets/channel",
-                method="GET",
-                path="/streamsets/channel",
-                status=status,
-            ) from None
-        if attempts > self.max_reconnects:
+    def _fail(self, exc: BaseException, attempts: Attempts) -> float:
+        """The wait before reconnecting after `exc`; raises when it is fatal or the reconnects are spent."""
+        self.check(exc)
+        delay = attempts.next_delay()
+        if delay is None:
             raise PIWebAPIError(
-                f"PI Web API channel /streamsets/channel failed {attempts} times in a row "
+                f"PI Web API channel {CHANNEL_PATH} failed {attempts.made} times in a row "
                 f"({type(exc).__name__}: {exc})",
                 method="GET",
-                path="/streamsets/channel",
-                status=status,
+                path=CHANNEL_PATH,
+                status=getattr(getattr(exc, "response", None), "status_code", None),
                 advice="check that PI Web API is up and channels are enabled (EnableChannels)",
             ) from None
         self.reconnects += 1
-        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2**attempts)
-        return random.uniform(0.0, cap)
+        return delay
 
     # -- sync ---------------------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[pl.DataFrame]:
-        failures = 0
+        attempts = self._reconnects()
         while True:
             initial = self.include_initial_values and not self._connected_once
             try:
                 self._mark_subscribed()
-                with connect(
-                    self.url(initial),
-                    additional_headers=self.headers(),
-                    ssl=self.ssl_context(),
-                    open_timeout=self.config.connect_timeout_s,
-                    max_size=None,
-                    proxy=None,
-                ) as ws:
+                with self.open(initial) as ws:
                     if self._connected_once:
                         gap = self._gap()
                         if gap is not None:
                             yield gap
                     self._connected_once = True
-                    failures = 0
+                    attempts = self._reconnects()
                     while True:
                         raw = ws.recv(timeout=self.silence_timeout_s)
                         frame = self._decode(raw)
                         if frame is not None:
                             yield frame
-            except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
-                failures += 1
-                delay = self._fail(exc, failures)
+            except DROPPED as exc:
+                delay = self._fail(exc, attempts)
                 log.info("channel dropped (%s); reconnecting in %.2fs", type(exc).__name__, delay)
-                time.sleep(delay)
+                attempts.wait(delay)
 
     # -- async --------------------------------------------------------------------------------------------------
     async def __aiter__(self) -> AsyncIterator[pl.DataFrame]:
-        failures = 0
+        attempts = self._reconnects()
         while True:
             initial = self.include_initial_values and not self._connected_once
             try:
                 await asyncio.to_thread(self._mark_subscribed)
                 headers = await asyncio.to_thread(self.headers)
-                async with aconnect(
-                    self.url(initial),
-                    additional_headers=headers,
-                    ssl=self.ssl_context(),
-                    open_timeout=self.config.connect_timeout_s,
-                    max_size=None,
-                    proxy=None,
-                ) as ws:
+                async with aconnect(self.url(initial), **self._options(headers)) as ws:
                     if self._connected_once:
                         gap = await asyncio.to_thread(self._gap)
                         if gap is not None:
                             yield gap
                     self._connected_once = True
-                    failures = 0
+                    attempts = self._reconnects()
                     while True:
                         raw = await asyncio.wait_for(ws.recv(), timeout=self.silence_timeout_s)
                         frame = self._decode(raw)
                         if frame is not None:
                             yield frame
-            except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
-                failures += 1
-                delay = self._fail(exc, failures)
+            except DROPPED as exc:
+                delay = self._fail(exc, attempts)
+                # The policy chose the wait; the event loop waits it without blocking (policy.sleep is sync).
                 await asyncio.sleep(delay)
 
 

@@ -136,18 +136,6 @@ class TLSVerificationError(PIWebAPIError):
         )
 
 
-def tls_verification_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification error behind `exc` (httpx and httpcore wrap it as a cause), if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _is_too_many(errors: Sequence[str]) -> bool:
     return any("greater than the maximum allowed" in e for e in errors)
 

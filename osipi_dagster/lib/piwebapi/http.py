@@ -1,15 +1,14 @@
-"""The one place that talks HTTP: pooled httpx.Client, retries with backoff, Retry-After, circuit breaker, stats.
+"""REST requests to PI Web API: a pooled httpx.Client on the shared `Connection`, the retry policy applied to each
+request, the circuit breaker and the client's stats.
 
-Every request of the client goes through `HTTPSession.request_json`; errors come out as `PIWebAPIError`s naming the
-request, the status and the fix. Parallel calls share the pool through `HTTPSession.map_ordered` (bounded threads).
+Every REST call of the client goes through `HTTPSession.request` (WebSocket channels open their own sockets, on the
+same `Connection`: channels.py); errors come out as `PIWebAPIError`s naming the request, the status and the fix.
+Parallel calls share the pool through `HTTPSession.map_ordered` (bounded threads).
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
-import ssl
 import threading
 import time
 from collections import deque
@@ -22,8 +21,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from osipi_dagster.lib.piwebapi.auth import build_auth
 from osipi_dagster.lib.piwebapi.config import ClientConfig
+from osipi_dagster.lib.piwebapi.connection import Connection, timeout_of
 from osipi_dagster.lib.piwebapi.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -31,7 +30,12 @@ from osipi_dagster.lib.piwebapi.errors import (
     ResponseError,
     TLSVerificationError,
     server_messages,
-    tls_verification_failure,
+)
+from osipi_dagster.lib.retry import (
+    RETRY_AFTER_STATUSES,
+    certificate_failure,
+    retry_after_s,
+    retryable_status,
 )
 
 log = logging.getLogger(__name__)
@@ -39,8 +43,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-# 501 Not Implemented will not get better by asking again; every other 5xx may.
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _AUTH_ADVICE = {
     "anonymous": "the server requires authentication: set PI_AUTH_METHOD (basic, bearer or kerberos) and credentials",
     "basic": "check PI_USERNAME/PI_PASSWORD",
@@ -146,47 +148,25 @@ class _Retryable(Exception):
         self.connection = connection
 
 
-def _ssl_verify(config: ClientConfig) -> ssl.SSLContext | bool:
-    if not config.verify_tls:
-        return False
-    if config.ca_bundle:
-        return ssl.create_default_context(cafile=config.ca_bundle)
-    return True
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class HTTPSession:
-    """A pooled, authenticated httpx.Client plus the retry/breaker policy and a bounded thread pool."""
+    """A pooled, authenticated httpx.Client on a `Connection`, plus the breaker and a bounded thread pool.
 
-    def __init__(self, config: ClientConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    `sleep` is the retry policy's wait (tests pass a recorder); the channels of the client share `connection`.
+    """
+
+    def __init__(self, config: ClientConfig, *, sleep: Callable[[float], object] = time.sleep) -> None:
         self.config = config
+        self.connection = Connection.build(config, sleep=sleep)
+        self.auth = self.connection.auth
+        self.retry = self.connection.retry
         self.stats = ClientStats()
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_cooldown_s)
-        self._sleep = sleep
-        self._rng = random.Random()
-        verify = _ssl_verify(config)
-        timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
-        self.auth = build_auth(config.auth, token_client=lambda: httpx.Client(verify=verify, timeout=timeout))
         self._base_path = urlsplit(config.base_url).path.rstrip("/")
         self.client = httpx.Client(
             base_url=config.base_url + "/",
             auth=self.auth,
-            verify=verify,
-            timeout=timeout,
+            verify=self.connection.ssl,
+            timeout=timeout_of(config),
             # One keep-alive connection per worker thread, plus headroom for the caller's own thread.
             limits=httpx.Limits(
                 max_connections=config.max_concurrency + 2,
@@ -222,11 +202,6 @@ class HTTPSession:
     def url_for(self, url: str) -> str:
         return url if "://" in url else url.lstrip("/")
 
-    def _backoff(self, attempt: int) -> float:
-        # Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)] spreads retry storms.
-        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * (2**attempt))
-        return self._rng.uniform(0.0, cap)
-
     # -- one request with the retry policy ----------------------------------------------------------------------------
     def request(
         self,
@@ -241,29 +216,24 @@ class HTTPSession:
     ) -> Any:
         """Send with retries; return the decoded JSON body (or raw bytes if parse=False)."""
         path = self.display_path(url)
-        deadline = time.monotonic() + self.config.retry_budget_s
-        attempt = 0
+        attempts = self.retry.attempts()
         while True:
             self.breaker.check(method, path)
             try:
                 result = self._attempt(method, url, path, params, json_body, web_id, parse, accept_status)
             except _Retryable as failure:
                 opened = failure.connection and self.breaker.connection_failure(str(failure.error))
-                remaining = deadline - time.monotonic()
-                delay = self._backoff(attempt)
-                if failure.retry_after is not None:
-                    delay = failure.retry_after
-                if opened or attempt >= self.config.max_retries or delay > remaining:
-                    tried = f"after {attempt + 1} attempt{'s' if attempt else ''}"
+                delay = None if opened else attempts.next_delay(failure.retry_after)
+                if delay is None:
+                    made = attempts.made
+                    tried = f"after {made} attempt{'s' if made > 1 else ''}"
                     if not opened:
                         self.breaker.trip(f"{failure.error} ({tried})")
                     err = failure.error
                     raise err.reworded(f"{err.message} ({tried})") from None
                 log.info("retrying %s %s in %.2fs: %s", method, path, delay, failure.error)
                 self.stats.add(retries=1)
-                if delay > 0:
-                    self._sleep(delay)
-                attempt += 1
+                attempts.wait(delay)
                 continue
             self.breaker.success()
             return result
@@ -293,47 +263,15 @@ class HTTPSession:
                 method, self.url_for(url), params=params, content=content, headers=headers
             )
             body = response.content
-        except httpx.TimeoutException as exc:
+        except httpx.TransportError as exc:
             self.stats.add(calls=1)
-            raise _Retryable(
-                PIWebAPIError(
-                    f"PI Web API timed out ({type(exc).__name__}) for {where}",
-                    method=method,
-                    path=path,
-                    web_id=web_id,
-                    advice="the server is slow or overloaded; raise timeout_s or narrow the request",
-                )
-            ) from None
-        except httpx.ConnectError as exc:
-            self.stats.add(calls=1)
-            untrusted = tls_verification_failure(exc)
+            untrusted = certificate_failure(exc)
             if untrusted is not None:
-                # Not a connection problem: no retry can make the certificate trusted.
+                # The one transport failure that is not transient: no retry can make the certificate trusted.
                 raise TLSVerificationError.of(
                     untrusted, method=method, path=path, url=self.config.base_url
                 ) from None
-            raise _Retryable(
-                PIWebAPIError(
-                    f"cannot connect to PI Web API at {self.config.base_url} for {where} ({exc})",
-                    method=method,
-                    path=path,
-                    web_id=web_id,
-                    advice="check PI_WEB_API_URL, DNS, firewall and that PI Web API is running",
-                ),
-                connection=True,
-            ) from None
-        except httpx.TransportError as exc:
-            # Connection reset / dropped mid-body (RemoteProtocolError, ReadError): the body is incomplete.
-            self.stats.add(calls=1)
-            raise _Retryable(
-                PIWebAPIError(
-                    f"connection to PI Web API broke during {where} ({type(exc).__name__})",
-                    method=method,
-                    path=path,
-                    web_id=web_id,
-                    advice="the network or a proxy dropped the response; retry later",
-                )
-            ) from None
+            raise self._transport_failure(exc, method, path, web_id, where) from None
         self.stats.add(calls=1, nbytes=len(body))
         status = response.status_code
         if status not in accept_status:
@@ -355,8 +293,13 @@ class HTTPSession:
                     server_errors=err.server_errors,
                     advice=_AUTH_ADVICE[self.config.auth.method],
                 )
-            if status in _RETRY_STATUSES:
-                raise _Retryable(err, retry_after=_retry_after(response) if status in (429, 503) else None)
+            if retryable_status(status):
+                wait = (
+                    retry_after_s(response.headers.get("Retry-After"))
+                    if status in RETRY_AFTER_STATUSES
+                    else None
+                )
+                raise _Retryable(err, retry_after=wait)
             raise err
         if not parse:
             return body
@@ -378,6 +321,42 @@ class HTTPSession:
             ) from None
         check_web_exception(decoded, method, path, web_id)
         return decoded
+
+    def _transport_failure(
+        self, exc: httpx.TransportError, method: str, path: str, web_id: str | None, where: str
+    ) -> _Retryable:
+        """The retryable error for a failed transfer, worded by what failed: timeout, connect, or a broken body."""
+        if isinstance(exc, httpx.TimeoutException):
+            return _Retryable(
+                PIWebAPIError(
+                    f"PI Web API timed out ({type(exc).__name__}) for {where}",
+                    method=method,
+                    path=path,
+                    web_id=web_id,
+                    advice="the server is slow or overloaded; raise timeout_s or narrow the request",
+                )
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return _Retryable(
+                PIWebAPIError(
+                    f"cannot connect to PI Web API at {self.config.base_url} for {where} ({exc})",
+                    method=method,
+                    path=path,
+                    web_id=web_id,
+                    advice="check PI_WEB_API_URL, DNS, firewall and that PI Web API is running",
+                ),
+                connection=True,
+            )
+        # Connection reset / dropped mid-body (RemoteProtocolError, ReadError): the body is incomplete.
+        return _Retryable(
+            PIWebAPIError(
+                f"connection to PI Web API broke during {where} ({type(exc).__name__})",
+                method=method,
+                path=path,
+                web_id=web_id,
+                advice="the network or a proxy dropped the response; retry later",
+            )
+        )
 
     # -- parallel ------------------------------------------------------------------------------------------------
     def _executor(self) -> ThreadPoolExecutor:

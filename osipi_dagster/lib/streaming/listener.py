@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import re
 import threading
 import time
@@ -21,7 +20,6 @@ from urllib.parse import quote
 import orjson
 import polars as pl
 import websockets
-from websockets.sync.client import connect
 
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import (
@@ -31,8 +29,8 @@ from osipi_dagster.lib.piwebapi import (
     PIWebAPIError,
     TLSVerificationError,
 )
-from osipi_dagster.lib.piwebapi.channels import ChannelStream, channel_message_frame
-from osipi_dagster.lib.piwebapi.errors import tls_verification_failure
+from osipi_dagster.lib.piwebapi.channels import DROPPED, channel_message_frame, channel_url
+from osipi_dagster.lib.retry import RetryPolicy
 from osipi_dagster.lib.streaming.spool import SPOOL_SCHEMA, Spool, to_us
 
 log = logging.getLogger(__name__)
@@ -52,7 +50,7 @@ def channel_groups(
 ) -> list[list[str]]:
     """Split streams into channels whose upgrade URL (`/streamsets/channel?webId=..`) fits `config.max_url_bytes`.
 
-    The byte count is taken from the URL the channel really opens (ChannelStream.url), so WebId length, escaping
+    The byte count is taken from the URL the channel really opens (channel_url), so WebId length, escaping
     and the extra parameters are all included; `max_streams` optionally caps streams per channel as well.
     """
     if not web_ids:
@@ -63,7 +61,7 @@ def channel_groups(
     def cost(w: str) -> int:
         return len(f"webId={quote(w, safe='')}&".encode())
 
-    first = ChannelStream(config, [web_ids[0]], heartbeat_rate=heartbeat_rate).url(False)
+    first = channel_url(config.base_url, [web_ids[0]], False, heartbeat_rate)
     fixed = len(first.encode()) - cost(web_ids[0])
     limit = config.max_url_bytes
     groups: list[list[str]] = []
@@ -245,10 +243,22 @@ class ChannelListener:
     def _server_now(self) -> datetime:
         return self.client.server_time()
 
+    def _reconnect_policy(self) -> RetryPolicy:
+        """Reconnect for as long as the listener runs: the client's backoff base, `backoff_max_s` as the cap, and
+        waits that a stop request ends at once."""
+        return RetryPolicy(
+            max_retries=None,
+            backoff_base_s=self.client.config.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
+            sleep=self._stop.wait,
+        )
+
     def _run_channel(self, index: int, ids: list[str]) -> None:
-        stream = ChannelStream(self.client.config, ids, heartbeat_rate=self.heartbeat_rate or None)
+        # The client's channel: the same TLS context, auth (token cache included) and URL as its REST calls.
+        stream = self.client.channel(ids, heartbeat_rate=self.heartbeat_rate or None)
         tags = self.tags.filter(pl.col("web_id").is_in(ids))
-        failures = 0
+        policy = self._reconnect_policy()
+        attempts = policy.attempts()
         while not self._stop.is_set():
             try:
                 # Streams the spool has never covered start here: nothing before this instant is wanted.
@@ -259,44 +269,24 @@ class ChannelListener:
                     self.spool.append(pl.DataFrame(schema=SPOOL_SCHEMA), covered=(fresh, floor))
                     with self._lock:
                         self.stats.started_at = self.stats.started_at or floor.isoformat()
-                # The private helpers of ChannelStream carry the client's auth and TLS settings to the upgrade.
-                with connect(
-                    stream.url(False),
-                    additional_headers=stream.headers(),
-                    ssl=stream.ssl_context(),
-                    open_timeout=self.client.config.connect_timeout_s,
-                    max_size=None,
-                    proxy=None,
-                ) as ws:
+                with stream.open() as ws:
                     self._count(connects=1)
                     offset_us = self._catch_up(ids, tags, fresh)
-                    failures = 0
+                    attempts = policy.attempts()
                     self._receive(ws, ids, tags, offset_us)
             except (AuthenticationError, TLSVerificationError):
                 raise
-            except (TimeoutError, OSError, websockets.exceptions.WebSocketException, PIWebAPIError) as exc:
-                untrusted = tls_verification_failure(exc)
-                if untrusted is not None:
-                    # The upgrade's certificate check failed: reconnecting cannot fix that, so stop visibly.
-                    raise TLSVerificationError.of(
-                        untrusted,
-                        method="GET",
-                        path="/streamsets/channel",
-                        url=self.client.config.base_url,
-                    ) from None
-                status = getattr(getattr(exc, "response", None), "status_code", None)
-                if status in (401, 403):
-                    raise AuthenticationError(
-                        f"PI Web API refused the channel upgrade with {status} for GET /streamsets/channel: "
-                        "check PI_AUTH_METHOD and the credentials",
-                        method="GET",
-                        path="/streamsets/channel",
-                        status=status,
+            except (*DROPPED, PIWebAPIError) as exc:
+                # An untrusted certificate or a refused upgrade: reconnecting cannot fix it, so stop visibly.
+                try:
+                    stream.check(exc)
+                except AuthenticationError as refused:
+                    raise refused.reworded(
+                        f"{refused.message}: check PI_AUTH_METHOD and the credentials"
                     ) from None
                 if self._stop.is_set():
                     return
-                failures += 1
-                delay = random.uniform(0.0, min(self.backoff_max_s, 0.25 * 2**failures))
+                delay = attempts.next_delay() or 0.0
                 with self._lock:
                     self.stats.reconnects += 1
                     self.stats.last_error = f"channel {index}: {type(exc).__name__}: {exc}"
@@ -307,7 +297,7 @@ class ChannelListener:
                     exc,
                     delay,
                 )
-                self._stop.wait(delay)
+                attempts.wait(delay)
 
     def _catch_up(self, ids: list[str], tags: pl.DataFrame, fresh: set[str]) -> int:
         """Spool recorded values after each stream's coverage (minus the late allowance, except for streams that

@@ -1,0 +1,65 @@
+"""One connection stack per PI Web API, shared by REST (httpx) and WebSocket channels (websockets).
+
+`Connection.build(config)` makes the TLS context (one builder for both transports, so REST and channels trust the
+same certificates), the auth flow (one object: an OIDC token cache is shared, and its token requests use the same
+TLS context) and the retry policy (lib/retry.py) with the client's numbers.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from osipi_dagster.lib.piwebapi.auth import build_auth
+from osipi_dagster.lib.piwebapi.config import ClientConfig
+from osipi_dagster.lib.retry import RetryPolicy
+
+
+def ssl_context(config: ClientConfig) -> ssl.SSLContext:
+    """The TLS context of every connection to the server: httpx's and websockets' alike.
+
+    verify_tls=False: no verification (an explicit opt-out); ca_bundle: the CAs of that PEM file; otherwise httpx's
+    default trust (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set).
+    """
+    if not config.verify_tls:
+        return httpx.create_ssl_context(verify=False)
+    if config.ca_bundle:
+        return ssl.create_default_context(cafile=config.ca_bundle)
+    return httpx.create_ssl_context()
+
+
+def retry_policy(config: ClientConfig, *, sleep: Callable[[float], object] = time.sleep) -> RetryPolicy:
+    """The client's policy for one request: max_retries retries within retry_budget_s, the config's backoff."""
+    return RetryPolicy(
+        max_retries=config.max_retries,
+        deadline_s=config.retry_budget_s,
+        backoff_base_s=config.backoff_base_s,
+        backoff_max_s=config.backoff_max_s,
+        sleep=sleep,
+    )
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What every request to one PI Web API shares: its config, TLS context, auth flow and retry policy."""
+
+    config: ClientConfig
+    ssl: ssl.SSLContext
+    auth: httpx.Auth
+    retry: RetryPolicy
+
+    @classmethod
+    def build(cls, config: ClientConfig, *, sleep: Callable[[float], object] = time.sleep) -> Connection:
+        context = ssl_context(config)
+        timeout = timeout_of(config)
+        auth = build_auth(config.auth, token_client=lambda: httpx.Client(verify=context, timeout=timeout))
+        return cls(config, context, auth, retry_policy(config, sleep=sleep))
+
+
+def timeout_of(config: ClientConfig) -> httpx.Timeout:
+    """The request timeouts: timeout_s for reads and writes, connect_timeout_s to connect."""
+    return httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
