@@ -1134,8 +1134,9 @@ class PIWebAPIClient:
         return self._streamset_frames("end", list(web_ids), [], 1, decode_end_values)
 
     def channel(self, web_ids: Iterable[str], **options: Any) -> ChannelStream:
-        """A WebSocket channel on `web_ids` (iterate it, sync or async); gaps after reconnects are back-filled."""
-        return ChannelStream(self.config, web_ids, backfill=self, **options)
+        """A WebSocket channel on `web_ids` (iterate it, sync or async) on this client's connection (TLS, auth and its
+        token cache, retry policy); gaps after reconnects are back-filled from this client's recorded reads."""
+        return ChannelStream(self.session.connection, web_ids, backfill=self, **options)
 
     def current_values(self, web_ids: Iterable[str], time: TimeLike | None = None) -> pl.DataFrame:
         """Snapshot values (GET streamsets/value), or values at `time`, VALUES_SCHEMA."""
