@@ -196,6 +196,9 @@ async def search(request: Request) -> Response:
     server: DataServer | None = state.catalog.server(server_web_id)
     if server is None:
         raise PIHTTPError(404, f"Unknown or invalid data server WebID '{server_web_id}'.")
+    # points_collection checks this too; here it fails before the scan.
+    if q.get_int("maxCount", 1000) > SEARCH_MAX_COUNT:
+        raise PIHTTPError(400, f"The maxCount parameter cannot be greater than {SEARCH_MAX_COUNT}.")
     query = _search_query(q, state.clock.now_us())
     matches = [i for i in state.catalog.server_indices(server) if query.matches(_accessor(state, i))]
     return points_collection(request, matches, max_limit=SEARCH_MAX_COUNT)
