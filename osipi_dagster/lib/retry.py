@@ -16,9 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import httpx
-import websockets
-
 # 501 Not Implemented will not get better by asking again; every other 5xx may, and so may 408 and 429.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # The statuses whose Retry-After header is honoured (RFC 9110: 503; RFC 6585: 429).
@@ -48,6 +45,10 @@ def transient_error(exc: BaseException) -> bool:
     Never a certificate that failed verification (no retry makes it trusted) and never a refused WebSocket upgrade
     with 401/403 (credentials do not improve by waiting); an upgrade refused with another status may.
     """
+    # Imported here: the lake writer uses this module for commit races and needs neither network library.
+    import httpx
+    import websockets
+
     if certificate_failure(exc) is not None:
         return False
     status = getattr(getattr(exc, "response", None), "status_code", None)

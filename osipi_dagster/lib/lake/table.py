@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +18,8 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
+
+from osipi_dagster.lib.retry import RetryPolicy
 
 from . import maintenance, scd2
 from .errors import LakeConflictError, LakeError, TableNotFoundError, WindowError
@@ -37,6 +38,9 @@ from .predicates import (
 log = logging.getLogger(__name__)
 WRITE_ID = "osipi.write_id"
 DEFAULT_MAX_ATTEMPTS = 6
+# A lost commit race: write again on the new version after a short jittered wait that spreads competing writers
+# apart (not synchronisation). Streamed landing (lib/streaming/landing.py) retries its merges with the same policy.
+COMMIT_RETRY = RetryPolicy(max_retries=DEFAULT_MAX_ATTEMPTS - 1, backoff_base_s=0.1, backoff_max_s=1.0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class DeltaTableRef:
 
     uri: str
     storage_options: Mapping[str, str] = field(default_factory=dict)
+    # How writes retry a lost commit race (tests replace its sleep); `max_attempts` of a write overrides its count.
+    commit_retry: RetryPolicy = field(default=COMMIT_RETRY, repr=False, compare=False)
 
     # ------------------------------------------------------------------ reading
 
@@ -484,7 +490,8 @@ class DeltaTableRef:
         self, attempt: Callable[[], WriteResult], data: Any, max_attempts: int, op: str
     ) -> WriteResult:
         replayable = is_replayable(data)
-        for number in range(1, max_attempts + 1):
+        attempts = replace(self.commit_retry, max_retries=max(0, max_attempts - 1)).attempts()
+        while True:
             try:
                 result = attempt()
             except _Retry as exc:
@@ -494,23 +501,22 @@ class DeltaTableRef:
                         "iterator, so it cannot be retried: pass a zero-argument callable that re-creates the "
                         f"iterator, or rerun the step ({exc})"
                     ) from exc
-                if number == max_attempts:
+                delay = attempts.next_delay()
+                if delay is None:
                     raise LakeConflictError(
-                        f"{op} on {self.uri} lost the commit race {max_attempts} times to concurrent writers; "
+                        f"{op} on {self.uri} lost the commit race {attempts.made} times to concurrent writers; "
                         f"last error: {exc}"
                     ) from exc
                 log.info(
                     "%s on %s: concurrent commit, retrying (attempt %d/%d)",
                     op,
                     self.uri,
-                    number + 1,
+                    attempts.made,
                     max_attempts,
                 )
-                # Jittered backoff spreads competing writers apart; this is not synchronisation.
-                time.sleep(random.uniform(0, min(0.05 * 2**number, 1.0)))
+                attempts.wait(delay)
                 continue
-            return replace(result, attempts=number)
-        raise AssertionError("unreachable")
+            return replace(result, attempts=attempts.made)
 
 
 def extra_predicate_expr(extra: ExtraPredicate | None) -> pl.Expr | None:

@@ -7,7 +7,6 @@ from the archive are never touched by streamed rows, idempotence per segment, an
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,7 +31,6 @@ STREAM_SOURCE = "stream"
 STREAMED_SCHEMA = pl.Schema(
     {**VALUES_SCHEMA, "tag": pl.Utf8, "ingested_at": UTC_US, "date": pl.Date, "source": pl.Utf8}
 )
-MERGE_ATTEMPTS = 6
 # Commit metadata of every streamed batch: which segments, and the `ingested_at` stamp its rows carry, so the
 # commit time of any streamed row can be found in the Delta log (the benchmark's per-value latency uses it).
 BATCH_LABEL_KEY = "osipi.stream_batch"
@@ -132,7 +130,8 @@ def insert_absent(
     """Insert the rows whose key is absent and whose (hour, web_id) the archive does not own, in one commit.
 
     Ownership is decided on the same table snapshot the merge runs on, once per attempt: a concurrent commit (the
-    hourly replace) makes the merge's commit fail, and the retry decides again on the new version, so streamed rows
+    hourly replace) makes the merge's commit fail, and the retry (the table's `commit_retry` policy, as every lake
+    write) decides again on the new version, so streamed rows
     can never slip into an hour the archive took in between. An existing row always wins, so a replayed segment
     inserts nothing. `before_merge(attempt)` runs between the ownership decision and the merge (a test seam).
     """
@@ -143,67 +142,78 @@ def insert_absent(
     commit = CommitProperties(
         custom_metadata={BATCH_LABEL_KEY: label, INGESTED_AT_KEY: stamp.isoformat() if stamp else ""}
     )
-    for attempt in range(1, MERGE_ATTEMPTS + 1):
-        if attempt > 1:
-            time.sleep(random.uniform(0.05, 0.2 * attempt))  # jitter spreads competing writers apart
-        if not ref.exists():
-            if before_merge is not None:
-                before_merge(attempt)
-            try:
-                # mode="error": if another writer created the table meanwhile, decide ownership again against it.
-                write_deltalake(
-                    ref.uri,
-                    pa.table(frame.to_arrow()),
-                    mode="error",
-                    partition_by=["date"],
-                    storage_options=options,
-                    commit_properties=commit,
-                )
-            except (DeltaError, OSError) as exc:
-                if ref.exists():
-                    continue
-                raise LakeConflictError(
-                    f"creating {ref.uri} for streamed batch {label} failed: {exc}"
-                ) from exc
-            return MergeOutcome(frame.height, 0, 0, attempt)
-        snapshot = ref.delta()
-        owned = archive_owned(snapshot, frame)
-        keep = frame.join(
-            owned,
-            left_on=[pl.col("timestamp").dt.truncate("1h"), "web_id"],
-            right_on=["hour", "web_id"],
-            how="anti",
-        )
-        superseded = frame.height - keep.height
+    attempts = ref.commit_retry.attempts()
+    while True:
+        outcome = _insert_once(ref, frame, options, commit, label, attempts.made, before_merge)
+        if outcome is not None:
+            return outcome
+        if not attempts.pause():
+            raise LakeConflictError(
+                f"streamed batch {label} lost the commit race {attempts.made} times on {ref.uri}: "
+                "another writer commits to the same dates continuously; rerun the batch"
+            )
+
+
+def _insert_once(
+    ref: DeltaTableRef,
+    frame: pl.DataFrame,
+    options: dict[str, str] | None,
+    commit: CommitProperties,
+    label: str,
+    attempt: int,
+    before_merge: Callable[[int], None] | None,
+) -> MergeOutcome | None:
+    """One attempt of `insert_absent`; None when it lost a commit race (the caller waits and tries again)."""
+    if not ref.exists():
         if before_merge is not None:
             before_merge(attempt)
-        if keep.is_empty():
-            return MergeOutcome(0, superseded, None, attempt)
         try:
-            metrics = (
-                snapshot.merge(
-                    pa.table(keep.to_arrow()),
-                    _merge_predicate(keep),
-                    source_alias="s",
-                    target_alias="t",
-                    merge_schema=True,
-                    commit_properties=commit,
-                )
-                .when_not_matched_insert_all()
-                .execute()
+            # mode="error": if another writer created the table meanwhile, decide ownership again against it.
+            write_deltalake(
+                ref.uri,
+                pa.table(frame.to_arrow()),
+                mode="error",
+                partition_by=["date"],
+                storage_options=options,
+                commit_properties=commit,
             )
-        except CommitFailedError as exc:
-            # Someone committed after our snapshot (e.g. the hourly replace): decide ownership again on the new one.
-            log.info(
-                "streamed batch %s: concurrent commit on %s (attempt %d): %s", label, ref.uri, attempt, exc
-            )
-            continue
-        inserted = int(metrics.get("num_target_rows_inserted", 0))
-        return MergeOutcome(inserted, superseded, snapshot.version() if inserted else None, attempt)
-    raise LakeConflictError(
-        f"streamed batch {label} lost the commit race {MERGE_ATTEMPTS} times on {ref.uri}: "
-        "another writer commits to the same dates continuously; rerun the batch"
+        except (DeltaError, OSError) as exc:
+            if ref.exists():
+                return None
+            raise LakeConflictError(f"creating {ref.uri} for streamed batch {label} failed: {exc}") from exc
+        return MergeOutcome(frame.height, 0, 0, attempt)
+    snapshot = ref.delta()
+    owned = archive_owned(snapshot, frame)
+    keep = frame.join(
+        owned,
+        left_on=[pl.col("timestamp").dt.truncate("1h"), "web_id"],
+        right_on=["hour", "web_id"],
+        how="anti",
     )
+    superseded = frame.height - keep.height
+    if before_merge is not None:
+        before_merge(attempt)
+    if keep.is_empty():
+        return MergeOutcome(0, superseded, None, attempt)
+    try:
+        metrics = (
+            snapshot.merge(
+                pa.table(keep.to_arrow()),
+                _merge_predicate(keep),
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=commit,
+            )
+            .when_not_matched_insert_all()
+            .execute()
+        )
+    except CommitFailedError as exc:
+        # Someone committed after our snapshot (e.g. the hourly replace): decide ownership again on the new one.
+        log.info("streamed batch %s: concurrent commit on %s (attempt %d): %s", label, ref.uri, attempt, exc)
+        return None
+    inserted = int(metrics.get("num_target_rows_inserted", 0))
+    return MergeOutcome(inserted, superseded, snapshot.version() if inserted else None, attempt)
 
 
 def land_segments(
