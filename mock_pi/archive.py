@@ -1,7 +1,9 @@
 """Deterministic PI archive: values are a pure function of (seed, point, time), plus an in-memory edit overlay.
 
-Each point's time axis is cut into slots of its mean spacing; a slot holds 0, 1 or (rarely) 2 events at
-hash-derived offsets, so data is irregular like compressed PI data and any window can be computed on its own.
+Each point's time axis is cut into slots (`Point.slot_us`), so any window can be computed on its own. An irregular
+point's slot is its mean spacing and holds 0, 1 or (rarely) 2 events at hash-derived offsets. A point on a scan class
+has one slot per scan, aligned to the hour; the scan is archived (an event at the slot start) when the signal left
+its compression deadband since the previous scan, when the point archives every scan, or every 8 hours (compmax).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from mock_pi.catalog import NO_DATA, PT_CREATED, SYSTEM_STATES, Point, splitmix64, unit_float
 from mock_pi.pitime import format_us
+from mock_pi.scans import ScanPlan, scan_plan
 
 _U = np.uint64
 _STRING_WORDS = ("BATCH", "LOT", "RUN", "CIP", "GRADE")
@@ -132,12 +135,14 @@ def slot_events(
     quantum: int | np.ndarray,
     created_us: int | np.ndarray,
     duplicates: bool | np.ndarray,
+    scan: ScanPlan | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Events of slots `k`: (timestamps, per-event hash, index into k of each event's slot).
 
     The parameters are one point's (scalars) or per slot (arrays aligned with k), so one call can generate the
     slots of many points; either way an event is a pure function of (point, slot). Slot 0 holds only the
-    "Pt Created" event at the creation instant.
+    "Pt Created" event at the creation instant. A `scan` plan (mock_pi/scans.py) sets the events of scanned
+    points' slots.
     """
     shape = k.shape
     key, d, quantum, created, dup = (
@@ -147,6 +152,8 @@ def slot_events(
     h1 = splitmix64(k.astype(_U) * _U(0xD1B54A32D192ED03) ^ key.astype(_U))
     u = unit_float(h1)
     count = np.where(u < 0.18, 0, np.where(u < 0.98, 1, 2)).astype(np.int64)
+    if scan is not None:
+        count = np.where(scan.count >= 0, scan.count, count)
     count[k == 0] = 1
     n = int(count.sum())
     slot_of = np.repeat(np.arange(len(k)), count)
@@ -166,6 +173,8 @@ def slot_events(
     offset = np.where(
         c == 1, single[so], np.where(dup_slot[so], single[so], np.where(pos == 0, o1[so], o2[so]))
     )
+    if scan is not None:
+        offset[(scan.count >= 0)[so]] = scan.offset
     ks = k[so]
     ts = created[so] + ks * d[so] + np.where(ks == 0, 0, offset)
     he = splitmix64(h1[so] ^ (pos.astype(_U) + _U(1)) * _U(0xC2B2AE3D27D4EB4F))
@@ -245,7 +254,11 @@ def generate(points: Sequence[Point], k0: np.ndarray, k1: np.ndarray) -> tuple[V
             return getattr(points[0], attr)
         return np.array([getattr(pt, attr) for pt in points], dtype=dtype)[where]
 
-    spacing = param("spacing_us", np.int64, stream)
+    plan = scan_plan(points, k0, n_slots)
+    if plan is not None:
+        live = plan.count != 0  # drop scan slots that archive nothing before hashing them
+        k, stream, plan.count = k[live], stream[live], plan.count[live]
+    spacing = param("slot_us", np.int64, stream)
     ts, he, slot_of = slot_events(
         k,
         param("key", np.uint64, stream),
@@ -254,6 +267,7 @@ def generate(points: Sequence[Point], k0: np.ndarray, k1: np.ndarray) -> tuple[V
         np.where(spacing < 60_000_000, 1_000, 1_000_000),
         param("created_us", np.int64, stream),
         param("duplicates", bool, stream),
+        plan,
     )
     ev = stream[slot_of]
     n = len(ts)
@@ -378,7 +392,7 @@ class Archive:
 
     def _window(self, point: Point, start_us: int, end_us: int, apply_edits: bool = True) -> Values:
         """All events with start <= ts <= end (no `now` cut); caller keeps the slot range small."""
-        d = point.spacing_us
+        d = point.slot_us
         k0 = max(0, (start_us - point.created_us) // d)
         k1 = max(0, (end_us - point.created_us) // d + 1)
         vals = self._generate(point, k0, k1)
@@ -435,13 +449,13 @@ class Archive:
         start_us = max(start_us, point.created_us)
         if end_us < start_us or (limit is not None and limit <= 0):
             return Values.empty(point.point_type in ("String", "Timestamp"))
-        d = point.spacing_us
+        d = point.slot_us
         k_first = (start_us - point.created_us) // d
         k_last = (end_us - point.created_us) // d
         chunk = (
             _CHUNK_SLOTS
             if limit is None
-            else max(_MIN_CHUNK_SLOTS, min(_CHUNK_SLOTS, int(limit * 1.25) + 64))
+            else max(_MIN_CHUNK_SLOTS, min(_CHUNK_SLOTS, _slots_for(point, limit)))
         )
         parts: list[Values] = []
         got = 0
@@ -496,10 +510,11 @@ class Archive:
             point, start_us, end_us, limit = requests[i]
             end_us = min(end_us, now)
             start_us = max(start_us, point.created_us)
-            d = point.spacing_us
+            d = point.slot_us
             k_first = (start_us - point.created_us) // d
             k_end = min(
-                (end_us - point.created_us) // d + 1, k_first + max(_MIN_CHUNK_SLOTS, int(limit * 1.25) + 64)
+                (end_us - point.created_us) // d + 1,
+                k_first + max(_MIN_CHUNK_SLOTS, _slots_for(point, limit)),
             )
             if end_us < start_us or limit <= 0 or k_end - k_first > _OWN_PASS_SLOTS or self.edit_count(point):
                 parts.append(self.recorded(point, start_us, end_us, limit, now_us=now))
@@ -544,7 +559,7 @@ class Archive:
         bounds = np.concatenate([[0], np.cumsum(kept)]).tolist()
         total = 0
         for j, (slot, point, start_us, end_us, lim, _, k_end) in enumerate(batch):
-            k_last = (end_us - point.created_us) // point.spacing_us
+            k_last = (end_us - point.created_us) // point.slot_us
             if counts[j] < lim and k_end <= k_last:
                 part = self.recorded(point, start_us, end_us, lim, now_us=now)  # the first chunk held too few
             else:
@@ -602,8 +617,7 @@ class Archive:
     def _around(self, point: Point, lo: int, hi: int, now: int) -> Values:
         """The events interpolation at times in [lo, hi] needs: the last one before lo, all in [lo, hi], the first
         after hi (none after `now`). One generated window of a few slots either side usually holds them all."""
-        d = point.spacing_us
-        margin = _MIN_CHUNK_SLOTS // 2 * d
+        margin = _MIN_CHUNK_SLOTS // 2 * point.spacing_us
         near = self._window(point, max(point.created_us, lo - margin), min(now, hi + margin))
         before_lo = int(np.count_nonzero(near.ts_us < lo))
         after_hi = int(np.count_nonzero(near.ts_us > hi))
@@ -664,6 +678,11 @@ class Archive:
             if out.text is not None:
                 out.text[bad] = None
         return out
+
+
+def _slots_for(point: Point, limit: int) -> int:
+    """Slots that likely hold `limit` events: a quarter more than the mean, and a margin."""
+    return int(limit * 1.25 / point.events_per_slot) + 64
 
 
 def _right_of(sorted_ts: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -138,6 +138,20 @@ POINT_SOURCES = ("OPC", "OPC", "OPC", "OPC", "MODBUS", "L", "C")
 HIGH_DENSITY_EVERY = 250  # index % 250 == 5 → a 0.5 s vibration tag (> 150,000 values a day)
 HIGH_DENSITY_SPACING_US = 400_000  # ~0.48 s mean gap after empty slots: ~180,000 values a day
 
+# Scan classes of the interfaces (PI's `/f=` periods, aligned to the hour); a point's `location4` is its 1-based index
+# here. Interface and PE points (point sources below) are scanned with probability SCAN_FRACTION, numeric and digital
+# families only; a quarter of them archive every scan, the rest only scans that leave a deadband (compression).
+SCAN_CLASSES_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+SCANNED_SOURCES = ("OPC", "MODBUS", "C")
+SCAN_FRACTION = 0.45
+COMPRESSED_SCAN_MAX_S = 600
+DEADBAND_BLOCK_US = 60 * 1_000_000  # a compressed point's slot: its scans of a minute (see mock_pi/scans.py)
+# PI's compmax: a scanned point archives at least every 8 h (here at 00:00, 08:00 and 16:00 UTC).
+COMPMAX_US = 8 * 3600 * 1_000_000
+# E|d/dt of the archive's smooth signal| × period / 2π (two sines, amplitudes 0.3 and 0.08 at 1/0.137 the period).
+_MEAN_SLOPE = 0.3966
+_EVENTS_PER_SLOT = 0.84  # mean events in an irregular point's slot (archive.slot_events)
+
 # Hand-written points at the start of the catalog: classic demo tags and names that stress URL/JSON escaping and
 # point-query escapes. PI forbids * ' ? ; { } [ ] | \ ` " in tag names, so quotes and brackets live in descriptors.
 SPECIAL_POINTS: tuple[tuple[str, str, str, str, int], ...] = (
@@ -197,7 +211,33 @@ class Point:
     system_rate: float = 0.0  # probability that an event is a system digital state
     period_us: int = 1
     phase: float = 0.0
+    scan_us: int = 0  # scan period of a point on a scan class; 0 for irregular (unsolicited) points
+    archive_rate: float = 1.0  # target fraction of scans archived (1: every scan)
+    deadband_frac: float = 0.0  # numeric scan points: compression deadband as a fraction of span (0: none)
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def slot_us(self) -> int:
+        """Width of the archive's generation slots: an irregular point's mean spacing, a scanned point's scan
+        period, or a minute of scans for a point compressed by deadband."""
+        if not self.scan_us:
+            return self.spacing_us
+        return max(self.scan_us, DEADBAND_BLOCK_US) if self.deadband_frac else self.scan_us
+
+    @property
+    def events_per_slot(self) -> float:
+        """Events the archive expects in a slot, to size reads (1 for irregular points, which have 0.84)."""
+        return self.archive_rate * self.slot_us / self.scan_us if self.scan_us else 1.0
+
+    @property
+    def scan_class(self) -> int:
+        """PI's `location4` for interface points: 1-based index into SCAN_CLASSES_S; 0 when not scanned."""
+        return SCAN_CLASSES_S.index(self.scan_us // 1_000_000) + 1 if self.scan_us else 0
+
+    @property
+    def deadband(self) -> float:
+        """Compression deadband in engineering units (PI's `compdev`); 0 when every scan is archived."""
+        return self.span * self.deadband_frac
 
     @property
     def digital_set_name(self) -> str:
@@ -418,10 +458,25 @@ class Catalog:
         # Slot width must be an even number of quanta (1 ms below a minute, else 1 s) so two events fit apart.
         quantum = 1_000 if spacing_us < 60_000_000 else 1_000_000
         spacing_us = max(2 * quantum, (spacing_us // (2 * quantum)) * 2 * quantum)
-        path = f"\\\\{srv.name}\\{name}"
-        web = webid.full(webid.POINT, [srv.id], f"{srv.name}\\{name}", point_id=i + 1)
         ptype = fam.point_type
         h2 = mix64(h ^ 0xD0)
+        path = f"\\\\{srv.name}\\{name}"
+        period_us = int(3600 * (2 + (h2 >> 24) % 22)) * 1_000_000
+        scan_us, rate, deadband = 0, 1.0, 0.0
+        h3 = mix64(h ^ 0x5CA7)
+        if (
+            i >= len(SPECIAL_POINTS)
+            and fam.code != "VIB"
+            and ptype not in ("String", "Timestamp")
+            and source in SCANNED_SOURCES
+            and (h3 >> 11) / float(1 << 53) < SCAN_FRACTION
+        ):
+            scan_us, rate = _scan_class(spacing_us, h3)
+            if rate == 1.0:
+                spacing_us = scan_us
+            elif ptype != "Digital":
+                deadband = _MEAN_SLOPE * 2 * np.pi * scan_us / period_us / rate
+        web = webid.full(webid.POINT, [srv.id], f"{srv.name}\\{name}", point_id=i + 1)
         step = ptype not in ("Float16", "Float32", "Float64") or (h2 % 10 == 0)
         return Point(
             web_id=web,
@@ -443,11 +498,28 @@ class Catalog:
             key=mix64(h ^ 0xA5C3),
             spacing_us=spacing_us,
             family=fam.code,
-            duplicates=(h2 >> 8) % 10 < 3,
+            duplicates=(h2 >> 8) % 10 < 3 and not scan_us,
             system_rate=0.0 if (h2 >> 16) % 10 < 3 or ptype in ("String", "Timestamp") else 0.002,
-            period_us=int(3600 * (2 + (h2 >> 24) % 22)) * 1_000_000,
+            period_us=period_us,
             phase=((h2 >> 40) % 6283) / 1000.0,
+            scan_us=scan_us,
+            archive_rate=rate,
+            deadband_frac=deadband,
         )
+
+
+def _scan_class(mean_spacing_us: int, h: int) -> tuple[int, float]:
+    """(scan period, fraction of scans archived) for a scanned point that would otherwise be irregular with slots
+    of `mean_spacing_us` (0.84 events a slot). A quarter archive every scan of the class nearest that spacing; the
+    rest scan 1.7 to 7 times faster (at most every 10 minutes) and archive as many events as the irregular point
+    would, as compression keeps only scans that left the deadband."""
+    mean_s = mean_spacing_us / 1e6
+    if (h >> 3) % 4 == 0:
+        return min(SCAN_CLASSES_S, key=lambda c: abs(np.log(c / mean_s))) * 1_000_000, 1.0
+    ratio = float(np.exp(np.log(0.15) + (mix64(h ^ 0x7A) >> 11) / float(1 << 53) * np.log(0.6 / 0.15)))
+    fits = [c for c in SCAN_CLASSES_S if c <= min(mean_s * ratio, COMPRESSED_SCAN_MAX_S)]
+    scan_s = fits[-1] if fits else SCAN_CLASSES_S[0]
+    return scan_s * 1_000_000, min(1.0, _EVENTS_PER_SLOT * scan_s / mean_s)
 
 
 def _decode_path(encoded: str) -> str:
