@@ -511,8 +511,8 @@ class Catalog:
 def _scan_class(mean_spacing_us: int, h: int) -> tuple[int, float]:
     """(scan period, fraction of scans archived) for a scanned point that would otherwise be irregular with slots
     of `mean_spacing_us` (0.84 events a slot). A quarter archive every scan of the class nearest that spacing; the
-    rest scan 1.7 to 7 times faster (at most every 10 minutes) and archive as many events as the irregular point
-    would, as compression keeps only scans that left the deadband."""
+    rest scan at least 1/0.6 times faster (at least every 10 minutes) and archive as many events as the irregular
+    point would, as compression keeps only scans that left the deadband."""
     mean_s = mean_spacing_us / 1e6
     if (h >> 3) % 4 == 0:
         return min(SCAN_CLASSES_S, key=lambda c: abs(np.log(c / mean_s))) * 1_000_000, 1.0
