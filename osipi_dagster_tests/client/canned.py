@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-# handler(path below /piwebapi, query) -> (status, body): body is JSON-serialisable, or bytes sent as they are.
-Handler = Callable[[str, dict[str, list[str]]], tuple[int, Any]]
+# handler(path below /piwebapi, query) -> (status, body) or (status, body, headers): body is JSON-serialisable, or
+# bytes sent as they are; headers (e.g. Retry-After) go on a top-level reply only.
+Handler = Callable[[str, dict[str, list[str]]], tuple[Any, ...]]
 _PARAM = re.compile(r"\$\.(\w+)\.Content\.Items\[\*\]\.(\w+)")
 
 
@@ -59,19 +60,20 @@ class CannedServer:
         self._thread.join(timeout=10.0)
         self._sock.close()
 
-    def _answer(self, url: str) -> tuple[int, Any]:
+    def _answer(self, url: str) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(url)
         path = parts.path.split("/piwebapi", 1)[-1]
         self.calls.append(path + (f"?{parts.query}" if parts.query else ""))
-        return self.handler(path, parse_qs(parts.query))
+        status, body, *headers = self.handler(path, parse_qs(parts.query))
+        return status, body, (headers[0] if headers else {})
 
     async def _get(self, request: Request) -> Response:
-        status, body = self._answer(str(request.url))
+        status, body, headers = self._answer(str(request.url))
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        return Response(raw, status_code=status, media_type="application/json")
+        return Response(raw, status_code=status, headers=headers, media_type="application/json")
 
     def _item(self, url: str) -> dict[str, Any]:
-        status, body = self._answer(url)
+        status, body, _ = self._answer(url)
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
         return {"Status": status, "Headers": {}, "Content": body}
