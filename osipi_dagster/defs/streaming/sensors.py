@@ -1,7 +1,9 @@
-"""The landing sensor: one micro-batch run at a time over every sealed spool segment waiting, and retries.
+"""The landing sensor: one micro-batch run at a time over every sealed spool segment waiting.
 
 Cursor = the next segment sequence not yet requested; run_key = the batch's segment range, so a batch is requested
-once (run keys are remembered forever) and only an explicit retry (new key suffix) runs it again.
+once (run keys are remembered forever). A failed run is Dagster's to retry (run_retries in dagster.yaml); the sensor
+only re-requests segments still waiting once no run of their batch is unfinished or waiting for that retry (a new
+key suffix), docs/architecture.md "Who retries what".
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def _request(batch: list[Segment], run_key: str, key: str) -> dg.RunRequest:
 def _retry(
     context: dg.SensorEvaluationContext, cursor: dict, by_seq: dict[int, Segment]
 ) -> dg.RunRequest | None:
-    """A requested batch whose segments are still waiting while none of its runs is unfinished failed (or was lost):
-    request the same segments again under a new run key. Landed batches leave the cursor."""
+    """A requested batch whose segments are still waiting while none of its runs is unfinished, and Dagster will not
+    retry its last one, failed (or was lost): request the segments still waiting again under a new run key. Landed
+    batches leave the cursor."""
     for key, attempt in list(cursor["pending"].items()):
         lo, hi = (int(x) for x in key.split("-"))
         left = [by_seq[q] for q in range(lo, hi + 1) if q in by_seq]
@@ -65,8 +68,11 @@ def _retry(
             dg.RunsFilter(tags={BATCH_TAG: key}, statuses=UNFINISHED), limit=1
         ):
             continue
-        if not context.instance.get_run_records(dg.RunsFilter(tags={BATCH_TAG: key}), limit=1):
+        last = context.instance.get_run_records(dg.RunsFilter(tags={BATCH_TAG: key}), limit=1)
+        if not last:
             continue  # requested but not yet created by the daemon
+        if last[0].dagster_run.is_complete_and_waiting_to_retry:
+            continue  # failed, and Dagster's run retry (it keeps the batch tag) is about to run it again
         cursor["pending"][key] = attempt + 1
         return _request(left, f"stream:{key}#retry{attempt + 1}", key)
     return None
@@ -107,5 +113,10 @@ def pi_stream_landing_sensor(context: dg.SensorEvaluationContext, spool: SpoolRe
             cursor["next_seq"] = fresh[-1].seq + 1
     text = orjson.dumps(cursor).decode()
     if request is None:
-        return dg.SensorResult(skip_reason=dg.SkipReason("no sealed spool segment waiting"), cursor=text)
+        reason = (
+            f"{len(ready)} segments waiting for their requested run or Dagster's retry of it"
+            if ready
+            else "no sealed spool segment waiting"
+        )
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=text)
     return dg.SensorResult(run_requests=[request], cursor=text)
