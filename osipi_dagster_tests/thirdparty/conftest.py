@@ -13,23 +13,15 @@ from typing import Any
 import pytest
 
 from osipi_dagster_tests.emulator import Emulator, start_emulator
-from osipi_dagster_tests.thirdparty.raw import PASSWORD, USERNAME, RawPI
+from osipi_dagster_tests.thirdparty.raw import RawPI, emulator_args
 
-EMULATOR_ARGS = (
-    "--seed", "42",
-    "--tags", "200",
-    "--clock", "frozen:2024-05-01T12:00:00Z",
-    "--auth", "basic",
-    "--username", USERNAME,
-    "--password", PASSWORD,
-)  # fmt: skip
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @pytest.fixture(scope="session")
 def pi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """A shared emulator that only accepts HTTP Basic (seed 42, 200 tags, clock frozen at 2024-05-01T12:00Z)."""
-    with start_emulator(*EMULATOR_ARGS, log_dir=tmp_path_factory.mktemp("thirdparty")) as emu:
+    with start_emulator(*emulator_args(tags=200), log_dir=tmp_path_factory.mktemp("thirdparty")) as emu:
         yield emu
 
 

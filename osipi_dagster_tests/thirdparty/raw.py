@@ -17,6 +17,18 @@ START = "2024-05-01T10:00:00Z"
 END = "2024-05-01T11:00:00Z"
 
 
+def emulator_args(tags: int) -> tuple[str, ...]:
+    """mock_pi arguments: seed 42, clock frozen at 2024-05-01T12:00Z, HTTP Basic only with these tests' user."""
+    return (
+        "--seed", "42",
+        "--tags", str(tags),
+        "--clock", "frozen:2024-05-01T12:00:00Z",
+        "--auth", "basic",
+        "--username", USERNAME,
+        "--password", PASSWORD,
+    )  # fmt: skip
+
+
 class RawPI:
     """GET requests with HTTP Basic against one PI Web API root; every body is the server's JSON, untouched."""
 
