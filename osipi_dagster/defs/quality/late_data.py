@@ -80,8 +80,9 @@ def settle(
     """Split in-flight repairs into those still running (skip them) and next attempts of failed ones.
 
     Returns (still in flight, {partition: attempt number for a new request}). A repair is done once a newer
-    materialization of its partition exists; it failed when its run failed or was canceled, or when nothing
-    happened for IN_FLIGHT_TIMEOUT_S (the run was never launched).
+    materialization of its partition exists; it failed when its run failed or was canceled and Dagster will not
+    retry it (a run retry keeps the repair tag and stays in flight), or when nothing happened for
+    IN_FLIGHT_TIMEOUT_S (the run was never launched).
     """
     still: dict[str, dict[str, Any]] = {}
     retry: dict[str, int] = {}
@@ -89,7 +90,11 @@ def settle(
         if latest.get(partition, 0) > int(entry["after"]):
             continue
         runs = instance.get_runs(filters=dg.RunsFilter(tags={REPAIR_KEY_TAG: entry["run_key"]}), limit=1)
-        failed = bool(runs) and runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+        failed = (
+            bool(runs)
+            and runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+            and not runs[0].is_complete_and_waiting_to_retry
+        )
         stale = not runs and now - float(entry.get("requested_at", now)) > IN_FLIGHT_TIMEOUT_S
         if failed or stale:
             retry[partition] = int(entry.get("attempt", 0)) + 1
