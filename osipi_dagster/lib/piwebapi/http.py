@@ -327,36 +327,17 @@ class HTTPSession:
     ) -> _Retryable:
         """The retryable error for a failed transfer, worded by what failed: timeout, connect, or a broken body."""
         if isinstance(exc, httpx.TimeoutException):
-            return _Retryable(
-                PIWebAPIError(
-                    f"PI Web API timed out ({type(exc).__name__}) for {where}",
-                    method=method,
-                    path=path,
-                    web_id=web_id,
-                    advice="the server is slow or overloaded; raise timeout_s or narrow the request",
-                )
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return _Retryable(
-                PIWebAPIError(
-                    f"cannot connect to PI Web API at {self.config.base_url} for {where} ({exc})",
-                    method=method,
-                    path=path,
-                    web_id=web_id,
-                    advice="check PI_WEB_API_URL, DNS, firewall and that PI Web API is running",
-                ),
-                connection=True,
-            )
-        # Connection reset / dropped mid-body (RemoteProtocolError, ReadError): the body is incomplete.
-        return _Retryable(
-            PIWebAPIError(
-                f"connection to PI Web API broke during {where} ({type(exc).__name__})",
-                method=method,
-                path=path,
-                web_id=web_id,
-                advice="the network or a proxy dropped the response; retry later",
-            )
-        )
+            message = f"PI Web API timed out ({type(exc).__name__}) for {where}"
+            advice = "the server is slow or overloaded; raise timeout_s or narrow the request"
+        elif isinstance(exc, httpx.ConnectError):
+            message = f"cannot connect to PI Web API at {self.config.base_url} for {where} ({exc})"
+            advice = "check PI_WEB_API_URL, DNS, firewall and that PI Web API is running"
+        else:
+            # Connection reset / dropped mid-body (RemoteProtocolError, ReadError): the body is incomplete.
+            message = f"connection to PI Web API broke during {where} ({type(exc).__name__})"
+            advice = "the network or a proxy dropped the response; retry later"
+        error = PIWebAPIError(message, method=method, path=path, web_id=web_id, advice=advice)
+        return _Retryable(error, connection=isinstance(exc, httpx.ConnectError))
 
     # -- parallel ------------------------------------------------------------------------------------------------
     def _executor(self) -> ThreadPoolExecutor:
