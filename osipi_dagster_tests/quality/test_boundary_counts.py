@@ -17,12 +17,16 @@ import httpx
 import polars as pl
 import pytest
 
+from mock_pi.archive import Archive
+from mock_pi.catalog import Catalog
+from mock_pi.config import EmulatorConfig
 from osipi_dagster.defs.pi import assets
 from osipi_dagster.defs.quality import late_data
+from osipi_dagster.defs.quality.late_data import hour_key
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.piwebapi import client as client_mod
 from osipi_dagster_tests.conftest import DEFAULT_ARGS
-from osipi_dagster_tests.defs.conftest import TAG_FILTER, make_resources, read_table
+from osipi_dagster_tests.defs.conftest import NOW, SEED, TAG_FILTER, TAGS, make_resources, read_table, us
 from osipi_dagster_tests.emulator import Emulator
 from osipi_dagster_tests.quality.test_late_data import canonical, iso, pi_values, run_request, tick
 
@@ -36,12 +40,15 @@ def private(emulator_factory: Callable[..., Emulator]) -> Emulator:
 
 
 def catalogue(
-    resources: dict[str, object], lake: Path, instance: dg.DagsterInstance | None = None
+    resources: dict[str, object],
+    lake: Path,
+    instance: dg.DagsterInstance | None = None,
+    tags: str = TAG_FILTER,
 ) -> list[str]:
-    """Land pi_points; the web ids of the tags PI_TAG_FILTER selects."""
+    """Land pi_points; the web ids of the tags the tag filter `tags` selects."""
     assert dg.materialize([assets.pi_points], resources=resources, instance=instance).success
     points = read_table(lake, "pi_points").filter(pl.col("is_current"))
-    chosen = points.filter(pl.col("name").str.contains(assets.pi_name_filter_regex(TAG_FILTER)))
+    chosen = points.filter(pl.col("name").str.contains(assets.pi_name_filter_regex(tags)))
     return sorted(chosen["web_id"].to_list())
 
 
@@ -149,3 +156,40 @@ def test_backdated_insert_on_an_hour_boundary_is_repaired_and_the_audit_converge
         monkeypatch.setattr(late_data, "HALF_OPEN_BASIS", "EventWeighted")
         old = tick(instance, resources, third.cursor)
         assert [r.partition_key for r in old.run_requests] == [HOURS[2]]
+
+
+# Level tags: 36 over both data servers, 21 of them on scan classes (7 archive every scan, on whole minutes or hours;
+# the others keep the scans that leave their deadband), ~1,800 values an hour.
+SCAN_FILTER = "*-LI*"
+
+
+def test_a_day_of_hourly_runs_over_scan_class_tags_raises_no_alarm_and_loses_nothing(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    resources = make_resources(emulator.api, lake, tag_filter=SCAN_FILTER)
+    ids = catalogue(resources, lake, tags=SCAN_FILTER)
+    day_start = NOW - timedelta(hours=24)
+    hours = [day_start + timedelta(hours=h) for h in range(24)]
+    for hour in hours:
+        result = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=hour_key(hour))
+        check = completeness(result)
+        assert check.passed, (hour, check.metadata)
+        assert check.metadata["tags_compared"].value == len(ids)
+
+    # Every archive event of the day landed exactly once, by mock_pi's own model (not the client under test).
+    config = EmulatorConfig(seed=SEED, tags=TAGS, clock=f"frozen:{NOW.isoformat()}")
+    catalog = Catalog(SEED, TAGS, config.data_servers)
+    archive = Archive(SEED, lambda: us(NOW))
+    expected = []
+    for i in range(TAGS):
+        point = catalog.point_at(i)
+        if point.web_id in ids:
+            ts = archive.recorded(point, us(day_start), us(NOW)).ts_us
+            expected += [(point.web_id, int(t)) for t in ts[ts < us(NOW)]]
+    landed = read_table(lake, "pi_timeseries")
+    got = landed.select("web_id", pl.col("timestamp").dt.epoch("us")).rows()
+    assert sorted(got) == sorted(expected)
+    # The day is full of values exactly on the hour, at the end of one run's window and the start of the next.
+    on_hour = landed.filter(pl.col("timestamp").dt.truncate("1h") == pl.col("timestamp"))
+    assert on_hour["timestamp"].n_unique() == 24 and on_hour["web_id"].n_unique() >= 5
