@@ -2,8 +2,7 @@
 
 Each point's time axis is cut into slots (`Point.slot_us`), so any window can be computed on its own. An irregular
 point's slot is its mean spacing and holds 0, 1 or (rarely) 2 events at hash-derived offsets. A point on a scan class
-has one slot per scan, aligned to the hour; the scan is archived (an event at the slot start) when the signal left
-its compression deadband since the previous scan, when the point archives every scan, or every 8 hours (compmax).
+has events only at scan instants (a grid aligned to the hour): mock_pi/scans.py decides which scans are archived.
 """
 
 from __future__ import annotations
