@@ -370,6 +370,10 @@ def test_ad_hoc_stream_sets(pdc: PIWebApiClient, raw: RawPI, point: dict[str, An
         raw.get("/streamsets/value", webId=web_ids, time=START),
     )
     assert_same(pdc.streamSet.get_end_ad_hoc(web_ids), raw.get("/streamsets/end", webId=web_ids))
+    assert_same(
+        pdc.streamSet.get_recorded_at_time_ad_hoc(time=START, web_id=web_ids, retrieval_mode="AtOrBefore"),
+        raw.get("/streamsets/recordedattime", webId=web_ids, time=START, retrievalMode="AtOrBefore"),
+    )
 
 
 def test_stream_sets_of_an_element(pdc: PIWebApiClient, raw: RawPI, pump: dict[str, Any]) -> None:
