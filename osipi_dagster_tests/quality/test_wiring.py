@@ -26,11 +26,14 @@ def test_quality_definitions_load() -> None:
     defs = load()
     dg.Definitions.validate_loadable(defs)
     names = {s.name for s in defs.sensors}
-    assert {"pi_late_data_sensor", "pi_alerts_sensor", "pi_freshness_checks_sensor"} <= names
+    assert {
+        "pi_late_data_sensor", "pi_run_failure_alerts", "pi_check_failure_alerts", "pi_freshness_checks_sensor",
+    } <= names  # fmt: skip
     late = defs.resolve_sensor_def("pi_late_data_sensor")
     assert late.default_status == dg.DefaultSensorStatus.RUNNING and late.minimum_interval_seconds == 900
     assert {"pi", "lake"} <= late.required_resource_keys
-    assert "alerts" in defs.resolve_sensor_def("pi_alerts_sensor").required_resource_keys
+    for alerts in ("pi_run_failure_alerts", "pi_check_failure_alerts"):
+        assert "alerts" in defs.resolve_sensor_def(alerts).required_resource_keys
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key.path[-1], k.name) for k in graph.asset_check_keys}
     assert {(a, "column_schema_change") for a in PI_ASSETS} <= checks

@@ -1,108 +1,40 @@
-"""Alerts: failed runs and failed asset checks posted to a Slack- or Teams-compatible webhook
-(OSIPI_ALERT_WEBHOOK_URL, an EnvVar: the URL is a secret and never appears in logs, run config or the UI).
+"""Alerts: a failed run, or a successful run whose asset checks failed, becomes one message to every destination in
+`AlertResource` (Slack, Teams, a generic webhook: alert_destinations.py). Only public Dagster APIs.
+
+- `pi_run_failure_alerts` is Dagster's `run_failure_sensor`. Dagster keeps its cursor and, when delivery fails, still
+  moves past the run (it never repeats a reaction) and fails the tick with our error, which names the run and the
+  destination by host. The failed run's failed checks are in the same message.
+- `pi_check_failure_alerts` reads successful runs with `fetch_run_status_changes` (Dagster has no check-failure
+  sensor; Dagster+ alert policies are the hosted one). Its cursor is the storage id of the last run handled and moves
+  only past what was delivered, so an outage of every destination delays check alerts instead of losing them.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
 
 import dagster as dg
-import httpx
 
-from osipi_dagster.defs.env import env_vars
+from osipi_dagster.defs.quality.alert_destinations import ENV, Alert, AlertDeliveryError, AlertResource
 
-# Events older than this are dropped rather than delivered after a long webhook outage (the UI still has them).
+# Check alerts older than this are dropped rather than delivered after a long outage (the UI still has them).
 MAX_ALERT_AGE_S = 24 * 3600
 MAX_ALERTS_PER_TICK = 20
 FETCH_LIMIT = 200
-RUN_EVENTS = (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
-
-
-class AlertWebhookResource(dg.ConfigurableResource):
-    """Where alerts go. `webhook_url` unset means alerts are off (the sensor says so and moves on)."""
-
-    webhook_url: str | None = None
-    # Base URL of the Dagster UI, for links in messages (OSIPI_DAGSTER_URL, optional).
-    dagster_url: str | None = None
-    timeout_s: float = 10.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertWebhookResource:
-        fields = {"webhook_url": "OSIPI_ALERT_WEBHOOK_URL", "dagster_url": "OSIPI_DAGSTER_URL"}
-        return cls(**env_vars(fields, environ))
-
-    def destination(self) -> str:
-        """What logs may say about the webhook: its host only (the path of a Slack/Teams webhook is the secret)."""
-        return urlsplit(self.webhook_url or "").hostname or "(no host)"
-
-    def post(self, payload: dict[str, Any]) -> None:
-        """POST the payload; raises AlertDeliveryError without the URL in its message."""
-        assert self.webhook_url
-        # The transport, not httpx.Client: the client logs every request's full URL at INFO, and the path of a
-        # Slack/Teams webhook URL is its secret.
-        request = httpx.Request(
-            "POST",
-            self.webhook_url,
-            json=payload,
-            extensions={"timeout": httpx.Timeout(self.timeout_s).as_dict()},
-        )
-        try:
-            with httpx.HTTPTransport() as transport:
-                response = transport.handle_request(request)
-                response.read()
-        except httpx.HTTPError as exc:
-            raise AlertDeliveryError(
-                f"webhook at {self.destination()} unreachable ({type(exc).__name__})"
-            ) from None
-        if response.status_code >= 300:
-            raise AlertDeliveryError(f"webhook at {self.destination()} answered HTTP {response.status_code}")
-
-
-class AlertDeliveryError(Exception):
-    """The webhook did not accept an alert."""
-
-
-@dataclass(frozen=True)
-class Alert:
-    storage_id: int
-    timestamp: float
-    title: str
-    lines: list[str]
-    run_id: str
-
-
-def payload(alert: Alert, dagster_url: str | None) -> dict[str, Any]:
-    """One JSON body both Slack (text + blocks) and Teams connectors (MessageCard) render; each ignores the other's
-    keys."""
-    lines = list(alert.lines)
-    if dagster_url:
-        lines.append(f"{dagster_url.rstrip('/')}/runs/{alert.run_id}")
-    body = "\n".join(lines)
-    return {
-        "text": f"{alert.title}\n{body}",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}},
-        ],
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "summary": alert.title,
-        "title": alert.title,
-        "themeColor": "D00000",
-    }
+NO_DESTINATION = (
+    f"no alert destination is set ({ENV['slack_token']} + {ENV['slack_channel']}, "
+    f"{ENV['teams_webhook_url']} or {ENV['webhook_url']})"
+)
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """One line per failed asset check of the run: asset, check, severity and its key figures."""
     out = []
+    # DagsterInstance.all_logs: the reader Dagster's own RunFailureSensorContext.get_step_failure_events uses.
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        evaluation = entry.dagster_event.event_specific_data  # type: ignore[union-attr]
-        if evaluation.passed:
+        evaluation = entry.asset_check_evaluation
+        if evaluation is None or evaluation.passed:
             continue
         figures = {
             k: v.value
@@ -116,110 +48,124 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return out
 
 
-def alerts_since(instance: dg.DagsterInstance, after: int) -> list[Alert]:
-    """Finished runs after storage id `after`, oldest first: failed runs, and successful runs with failed checks."""
-    from dagster._core.storage.event_log.base import EventLogCursor
-
-    records = []
-    for event_type in RUN_EVENTS:
-        result = instance.fetch_run_status_changes(
-            event_type,
-            limit=FETCH_LIMIT,
-            cursor=EventLogCursor.from_storage_id(after).to_string(),
-            ascending=True,
-        )
-        records += result.records
-    records.sort(key=lambda r: r.storage_id)
-    alerts = []
-    for record in records:
-        entry = record.event_log_entry
-        run = instance.get_run_by_id(entry.run_id)
-        job = run.job_name if run else "?"
-        partition = (run.tags.get("dagster/partition") if run else None) or ""
-        where = f"{job}" + (f" [{partition}]" if partition else "")
-        checks = failed_checks(instance, entry.run_id)
-        if entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE:
-            message = (entry.dagster_event.message if entry.dagster_event else None) or "run failed"
-            alerts.append(
-                Alert(
-                    record.storage_id,
-                    entry.timestamp,
-                    f"Run failed: {where}",
-                    [message, *checks],
-                    entry.run_id,
-                )
-            )
-        elif checks:
-            title = f"{len(checks)} asset check(s) failed: {where}"
-            alerts.append(Alert(record.storage_id, entry.timestamp, title, checks, entry.run_id))
-        else:
-            # Nothing to say about this run, but the cursor may move past it.
-            alerts.append(Alert(record.storage_id, entry.timestamp, "", [], entry.run_id))
-    return alerts
+def where(run: dg.DagsterRun) -> str:
+    partition = run.tags.get("dagster/partition")
+    return run.job_name + (f" [{partition}]" if partition else "")
 
 
-def evaluate(context: dg.SensorEvaluationContext, alerts: AlertWebhookResource) -> dg.SensorResult:
-    """Deliver alerts in event order; the cursor (a storage id) only moves past what was delivered or dropped, so a
-    webhook outage delays alerts instead of losing them, up to MAX_ALERT_AGE_S."""
-    after = int(context.cursor) if context.cursor else None
-    if after is None:
-        # First tick: start from now, not from the instance's whole history.
-        latest = [
-            r.storage_id
-            for t in RUN_EVENTS
-            for r in context.instance.fetch_run_status_changes(t, limit=1, ascending=False).records
-        ]
-        return dg.SensorResult(skip_reason="alerts start from now", cursor=str(max(latest, default=0)))
-    pending = alerts_since(context.instance, after)
-    if not alerts.webhook_url:
-        last = pending[-1].storage_id if pending else after
+def step_error(event: dg.DagsterEvent) -> str:
+    """`step: <first line of the user's error>`: the innermost cause, under Dagster's step-execution wrapper."""
+    error = event.step_failure_data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    text = (error.message if error else "").strip() or "failed"
+    return f"{event.step_key}: {text.splitlines()[0][:300]}"
+
+
+def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
+    """The run's failure message, each failed step's error, and the run's failed checks."""
+    run = context.dagster_run
+    steps = [step_error(event) for event in context.get_step_failure_events()]
+    message = context.failure_event.message or "run failed"
+    lines = (message, *steps, *failed_checks(context.instance, run.run_id))
+    return Alert(f"Run failed: {where(run)}", lines, run.run_id)
+
+
+def check_failure_alert(instance: dg.DagsterInstance, run_id: str) -> Alert | None:
+    """The failed checks of a successful run (a WARN check does not fail its run), or None when all passed."""
+    checks = failed_checks(instance, run_id)
+    run = instance.get_run_by_id(run_id)
+    if not checks or run is None:
+        return None
+    return Alert(f"{len(checks)} asset check(s) failed: {where(run)}", tuple(checks), run_id)
+
+
+@dg.run_failure_sensor(
+    name="pi_run_failure_alerts",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Posts each failed run (with its failed checks) to Slack, Teams and/or the alert webhook.",
+)
+def pi_run_failure_alerts(context: dg.RunFailureSensorContext, alerts: AlertResource) -> dg.SkipReason | None:
+    run_id = context.dagster_run.run_id
+    if not alerts.destinations():
+        return dg.SkipReason(f"{NO_DESTINATION}: failure of run {run_id} not sent")
+    try:
+        sent = alerts.deliver(run_failure_alert(context))
+    except AlertDeliveryError as exc:
+        raise AlertDeliveryError(
+            f"alert for failed run {run_id} not delivered: {exc}"
+            + (f" (delivered to {', '.join(exc.delivered)})" if exc.delivered else ""),
+            exc.delivered,
+        ) from None
+    context.log.info(f"failure of run {run_id} sent to {', '.join(sent)}")
+    return None  # None: Dagster records the reaction on the run and goes on to the next failed run
+
+
+def _latest_success(instance: dg.DagsterInstance) -> int:
+    records = instance.fetch_run_status_changes(dg.DagsterEventType.RUN_SUCCESS, limit=1).records
+    return records[0].storage_id if records else 0
+
+
+@dg.sensor(
+    name="pi_check_failure_alerts",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Posts successful runs with failed asset checks (WARN or ERROR) to Slack, Teams and/or the alert webhook.",
+)
+def pi_check_failure_alerts(context: dg.SensorEvaluationContext, alerts: AlertResource) -> dg.SensorResult:
+    """Deliver in event order; the cursor only moves past what was delivered (or dropped as too old)."""
+    if context.cursor is None:  # first tick: start from now, not from the instance's whole history
         return dg.SensorResult(
-            skip_reason=f"OSIPI_ALERT_WEBHOOK_URL is not set: {sum(1 for a in pending if a.title)} alerts not sent",
-            cursor=str(last),
+            skip_reason="check alerts start from now", cursor=str(_latest_success(context.instance))
         )
+    after = int(context.cursor)
+    records = context.instance.fetch_run_status_changes(
+        dg.RunStatusChangeRecordsFilter(dg.DagsterEventType.RUN_SUCCESS, after_storage_id=after),
+        limit=FETCH_LIMIT,
+        ascending=True,
+    ).records
+    destinations = alerts.destinations()
     sent = dropped = 0
-    now = time.time()
-    for alert in pending:
-        if not alert.title:
-            after = alert.storage_id
+    notes: list[str] = []
+    for record in records:
+        alert = check_failure_alert(context.instance, record.event_log_entry.run_id)
+        if alert is None:
+            after = record.storage_id
             continue
-        if now - alert.timestamp > MAX_ALERT_AGE_S:
+        if not destinations or time.time() - record.timestamp > MAX_ALERT_AGE_S:
             dropped += 1
-            after = alert.storage_id
+            after = record.storage_id
             continue
         if sent == MAX_ALERTS_PER_TICK:
             break
         try:
-            alerts.post(payload(alert, alerts.dagster_url))
+            alerts.deliver(alert)
         except AlertDeliveryError as exc:
-            context.log.warning(f"alert not delivered, will retry next tick: {exc}")
-            return dg.SensorResult(
-                skip_reason=f"{exc}; {sent} sent, retrying from run {alert.run_id} next tick",
-                cursor=str(after),
-            )
+            if not exc.delivered:  # nobody heard: keep the cursor before this run and retry next tick
+                context.log.warning(f"check alert not delivered, will retry next tick: {exc}")
+                return dg.SensorResult(
+                    skip_reason=f"{exc}; {sent} sent, retrying from run {alert.run_id} next tick",
+                    cursor=str(after),
+                )
+            notes.append(f"run {alert.run_id}: {exc}")  # some destinations have it: not sent twice to them
         sent += 1
-        after = alert.storage_id
-    if dropped:
-        context.log.warning(
-            f"{dropped} alerts older than {MAX_ALERT_AGE_S // 3600} h dropped (webhook was down)"
+        after = record.storage_id
+    if not destinations:
+        return dg.SensorResult(
+            skip_reason=f"{NO_DESTINATION}: {dropped} check alerts not sent", cursor=str(after)
         )
-    return dg.SensorResult(
-        skip_reason=f"{sent} alerts sent to {alerts.destination()}"
-        + (f", {dropped} dropped" if dropped else ""),
-        cursor=str(after),
+    if dropped:
+        context.log.warning(f"{dropped} check alerts older than {MAX_ALERT_AGE_S // 3600} h dropped")
+    summary = f"{sent} check alerts sent to {', '.join(destinations)}" + (
+        f", {dropped} dropped" if dropped else ""
     )
-
-
-@dg.sensor(
-    name="pi_alerts_sensor",
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Posts failed runs and failed asset checks to OSIPI_ALERT_WEBHOOK_URL (Slack or Teams).",
-)
-def pi_alerts_sensor(context: dg.SensorEvaluationContext, alerts: AlertWebhookResource) -> dg.SensorResult:
-    return evaluate(context, alerts)
+    return dg.SensorResult(skip_reason="; ".join([summary, *notes]), cursor=str(after))
 
 
 @dg.definitions
 def alert_definitions() -> dg.Definitions:
-    return dg.Definitions(sensors=[pi_alerts_sensor], resources={"alerts": AlertWebhookResource.from_env()})
+    return dg.Definitions(
+        sensors=[pi_run_failure_alerts, pi_check_failure_alerts],
+        resources={"alerts": AlertResource.from_env()},
+    )
