@@ -5,6 +5,9 @@ Also covers the resources' environment handling, schedules and the maintenance j
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -31,6 +34,39 @@ PI_ASSETS = [
 ]
 
 
+# Run in a fresh interpreter with an empty environment, from an empty directory: the load under test is the first
+# in its process and sees no variable (no PI_*, OSIPI_*, DAGSTER_HOME) and no file the checkout might hold.
+DESCRIBE_CLEAN_LOAD = """
+import json, os, warnings
+warnings.simplefilter("ignore")
+import dagster as dg
+from osipi_dagster.definitions import defs as load
+
+defs = load()
+dg.Definitions.validate_loadable(defs)
+graph = defs.resolve_asset_graph()
+assets = {}
+for key in graph.get_all_asset_keys():
+    node = graph.get(key)
+    policy = node.backfill_policy
+    assets[key.to_user_string()] = {
+        "group": node.group_name,
+        "pool": defs.resolve_assets_def(key).op.pool,
+        "kinds": sorted(node.kinds),
+        "parents": sorted(k.to_user_string() for k in node.parent_keys),
+        "timezone": getattr(node.partitions_def, "timezone", None),
+        "backfill": [policy.policy_type.value, policy.max_partitions_per_run] if policy else None,
+    }
+jobs = {}
+for name in ("pi_ingest_job", "pi_catalogue_job", "pi_timeseries_job", "pi_event_frames_job", "lake_maintenance_job"):
+    jobs[name] = sorted(k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.executable_asset_keys)
+print(json.dumps({
+    "environ": sorted(k for k in os.environ if k.startswith(("PI_", "OSIPI_", "DAGSTER"))),
+    "assets": assets, "jobs": jobs, "resources": sorted(defs.resources),
+}))
+"""
+
+
 @pytest.fixture(scope="module")
 def defs() -> dg.Definitions:
     from osipi_dagster.definitions import defs as load
@@ -38,35 +74,35 @@ def defs() -> dg.Definitions:
     return load() if callable(load) and not isinstance(load, dg.Definitions) else load
 
 
-def test_definitions_load_and_validate(defs: dg.Definitions, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("PI_WEB_API_URL", "PI_PASSWORD", "PI_USERNAME", "OSIPI_LAKE_URI"):
-        monkeypatch.delenv(var, raising=False)
-    dg.Definitions.validate_loadable(defs)
-    graph = defs.resolve_asset_graph()
-    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert {f"pi/{name}" for name in PI_ASSETS} <= keys
+def test_definitions_load_and_validate_without_any_environment(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", DESCRIBE_CLEAN_LOAD],
+        env={},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["environ"] == []
+    assets = loaded["assets"]
+    assert {f"pi/{name}" for name in PI_ASSETS} <= set(assets)
     for name in PI_ASSETS:
-        node = graph.get(dg.AssetKey(["pi", name]))
-        assert node.group_name == "pi"
-        assert defs.resolve_assets_def(node.key).op.pool == "pi_web_api"
-        assert {"deltalake", "polars"} <= set(node.kinds)
-    ts = graph.get(dg.AssetKey(["pi", "pi_timeseries"]))
-    assert dg.AssetKey(["pi", "pi_points"]) in ts.parent_keys
-    assert ts.partitions_def.timezone == "UTC"
-    assert ts.backfill_policy == dg.BackfillPolicy.multi_run(24)
-    for job in (
-        "pi_ingest_job",
-        "pi_catalogue_job",
-        "pi_timeseries_job",
-        "pi_event_frames_job",
-        "lake_maintenance_job",
-    ):
-        assert defs.resolve_job_def(job) is not None
-    ingest = defs.resolve_job_def("pi_ingest_job")
-    assert {k.path[-1] for k in ingest.asset_layer.executable_asset_keys} == {
+        node = assets[f"pi/{name}"]
+        assert node["group"] == "pi" and node["pool"] == "pi_web_api"
+        assert {"deltalake", "polars"} <= set(node["kinds"])
+    ts = assets["pi/pi_timeseries"]
+    assert "pi/pi_points" in ts["parents"]
+    assert ts["timezone"] == "UTC"
+    assert ts["backfill"] == ["MULTI_RUN", 24]
+    assert set(loaded["jobs"]) == {
+        "pi_ingest_job", "pi_catalogue_job", "pi_timeseries_job", "pi_event_frames_job", "lake_maintenance_job",
+    }  # fmt: skip
+    assert {k.split("/")[-1] for k in loaded["jobs"]["pi_ingest_job"]} == {
         "pi_points", "af_elements", "af_attributes", "pi_timeseries",
     }  # fmt: skip
-    assert set(defs.resources) >= {"pi", "lake"}
+    assert set(loaded["resources"]) >= {"pi", "lake"}
 
 
 def test_resources_from_env_use_envvars_and_skip_unset() -> None:
