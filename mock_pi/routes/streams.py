@@ -202,16 +202,6 @@ def summary_intervals(start: int, end: int, duration: int | None, basis: str) ->
     return [Interval(a, b, with_lo, with_hi) for a, b in pairs]
 
 
-def reject_time_weighted_count(types: list[str], basis: str) -> None:
-    if "Count" in types and basis in TIME_BASES:
-        raise PIHTTPError(
-            400,
-            "summaryType Count with a time-weighted calculationBasis (PI's sum of event time duration) is not "
-            "implemented by this emulator; use calculationBasis=EventWeighted or one of its variants for an "
-            "event count.",
-        )
-
-
 # --- engine ------------------------------------------------------------------------------------------------------
 
 
@@ -313,7 +303,6 @@ class Engine:
                     f"Summary type(s) {', '.join(bad)} cannot be calculated for '{src.name}' "
                     f"(point type {point.point_type}); only Count and PercentGood apply to non-numeric streams.",
                 )
-        reject_time_weighted_count(types, basis)
         limit = self.state.config.max_returned_items
         if interval_count(start, end, duration) * len(types) > limit:
             raise too_many(limit)
@@ -342,7 +331,9 @@ class Engine:
             return self._event_stats(point, vals.take(iv.mask(vals.ts_us)))
         stats: dict[str, Any] = {}
         if not point.is_numeric:
-            stats["percent_good"] = self._time_good_percent(point, s, e, vals)
+            good_us = self._time_good_us(point, s, e, vals)
+            stats["percent_good"] = 100.0 * good_us / (e - s) if e > s else 0.0
+            stats["count"] = good_us / 1e6
             return stats
         # Time-weighted: interpolated values at both ends, then the events strictly inside. The basis may override
         # the point's step attribute: Continuous interpolates linearly, Discrete holds the previous value.
@@ -362,6 +353,8 @@ class Engine:
             nxt = np.where(ok[1:], v[1:], v[:-1])
             area_seg = (v[:-1] + nxt) / 2.0 * dt
         good_time = float(dt[seg_ok].sum())
+        # A time-weighted Count is PI's "sum of event time duration": the seconds of good data in the interval.
+        stats["count"] = good_time / 1e6
         stats["percent_good"] = 100.0 * good_time / (e - s) if e > s else (100.0 if ok.all() else 0.0)
         good_v = v[ok]
         if good_time > 0:
@@ -398,13 +391,14 @@ class Engine:
             stats.update(std=float(v.std(ddof=1)), pstd=float(v.std(ddof=0)))
         return stats
 
-    def _time_good_percent(self, point: Point, s: int, e: int, vals: Values) -> float:
+    def _time_good_us(self, point: Point, s: int, e: int, vals: Values) -> float:
+        """Microseconds of [s, e) covered by good values (each holds until the next event), for stepped streams."""
         edge = self.archive.interpolate(point, [s])
         inner = vals.take((vals.ts_us > s) & (vals.ts_us < e))
         seq = Values.concat([edge, inner])
         t = np.r_[seq.ts_us, e].astype(np.float64)
         ok = seq.good & ~seq.is_system
-        return 100.0 * float(np.diff(t)[ok].sum()) / (e - s) if e > s else 0.0
+        return float(np.diff(t)[ok].sum()) if e > s else 0.0
 
     def summary_value(
         self, src: StreamSource, kind: str, stats: dict[str, Any], s: int, e: int, time_type: str
@@ -413,7 +407,8 @@ class Engine:
         units = src.units
         value: Any
         if kind == "Count":
-            value, units = stats["count"], "count"
+            # Event-weighted: a number of events; time-weighted: seconds of good data (see _interval_stats).
+            value, units = stats["count"], ("count" if isinstance(stats["count"], int) else "s")
         elif kind == "PercentGood":
             value, units = stats["percent_good"], "%"
         elif kind in ("Minimum", "Maximum"):

@@ -204,10 +204,22 @@ def test_af_attribute_summaries_follow_the_same_rules(emu: Emulator, http: httpx
             assert item["WebId"] == attribute["WebId"] and item["Items"] == alone
 
 
+@pytest.mark.parametrize("basis", ["TimeWeighted", "TimeWeightedContinuous", "TimeWeightedDiscrete"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_time_weighted_count_is_seconds_of_good_data(
+    http: httpx.Client, tag: str, basis: str, layout: str
+) -> None:
+    """PI's time-weighted Count is the "sum of event time duration": every value here is good, so whole intervals."""
+    items = summary(http, tag, summaryType="Count", calculationBasis=basis, **LAYOUTS[layout])
+    seconds = [10800.0] if layout == "one" else [3600.0, 3600.0, 3600.0]
+    assert by_type(items, "Count") == seconds
+    assert {i["Value"]["UnitsAbbreviation"] for i in items} == {"s"}
+    together = http.get("/streamsets/summary", params={"webId": tag, "summaryType": "All", **LAYOUTS[layout]})
+    assert together.status_code == 200, together.text
+    assert by_type(together.json()["Items"][0]["Items"], "Count") == seconds
+
+
 BAD = [
-    ({"summaryType": "Count"}, "time-weighted"),  # TimeWeighted is the default basis
-    ({"summaryType": "Count", "calculationBasis": "TimeWeightedDiscrete"}, "time-weighted"),
-    ({"summaryType": "All"}, "time-weighted"),
     ({"summaryType": "Total", "calculationBasis": "Weighted"}, "calculationBasis 'Weighted'"),
     ({"summaryType": "Total", "timeType": "Latest"}, "timeType 'Latest'"),
     ({"summaryType": "Total", "summaryDuration": "0h"}, "must not be zero"),
