@@ -1,10 +1,13 @@
-"""The benchmark suite's quick mode end to end, and its report rendering, checked against mock_pi's own model.
+"""The benchmark suite run through `run_all.main`, and its report rendering, checked against mock_pi's own model.
 
-The quick backfill lands 1,000 tags × 1 h through Dagster into Delta; its value count must equal the archive's.
+In the default suite: the quick discovery scenario at both latencies (seconds), its JSON, report and docs rewrite.
+Marked slow (`pytest -m slow bench/tests`): the whole `make bench BENCH_ARGS=--quick` selection, whose backfill lands
+1,000 tags × 1 h through Dagster into Delta twice and must land exactly the archive's value count.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +36,9 @@ def archive_values(tags: int, start: datetime, end: datetime) -> int:
     return total
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("bench") / "quick.json"
-    results = run_all.main(["--quick", "--only", "backfill,discovery", "--out", str(out)])
+def run_quick(only: str, out: Path) -> dict:
+    """`run_all.main` as `make bench BENCH_ARGS="--quick --only <only>"` calls it; the JSON it writes is what it returns."""
+    results = run_all.main(["--quick", "--only", only, "--out", str(out)])
     assert json.loads(out.read_text())["figures"] == results["figures"]
     return results
 
@@ -46,7 +48,47 @@ def by(results: dict, scenario: str, latency: int) -> dict:
     return fig
 
 
-def test_quick_backfill_lands_exactly_the_archive(quick: dict) -> None:
+@pytest.fixture(scope="module")
+def discovery(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_quick("discovery", tmp_path_factory.mktemp("bench") / "quick.json")
+
+
+def assert_discovery_pages_every_point(results: dict) -> None:
+    for latency in (0, 20):
+        [run] = by(results, "discovery", latency)["runs"]
+        assert run["items"] == 5_000
+        # data servers + one page of 1,000 points per server and page (2 servers).
+        assert run["http_calls"] >= 5
+    assert "--faults latency:20ms" in by(results, "discovery", 20)["command"]
+
+
+def test_quick_discovery_pages_every_point(discovery: dict) -> None:
+    assert [f["scenario"] for f in discovery["figures"]] == ["discovery", "discovery"]
+    assert discovery["quick"] is True and discovery["machine"]["cores"] >= 1
+    assert_discovery_pages_every_point(discovery)
+
+
+def test_report_renders_every_figure_with_its_command(discovery: dict, tmp_path: Path) -> None:
+    section = report.render(discovery, None)
+    assert section.startswith(report.BEGIN) and section.endswith(report.END)
+    for fig in discovery["figures"]:
+        assert fig["command"] in section
+    assert "| 5,000 points, paged | 20 ms |" in section and "cores" in section
+    assert "![benchmark figures]" not in section  # no plot, no image link
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Performance\n\nintro\n\n{report.BEGIN}\nold\n{report.END}\n\nnotes\n")
+    report.write_docs(doc, section)
+    text = doc.read_text()
+    assert "old" not in text and text.count(report.BEGIN) == 1
+    assert text.startswith("# Performance\n\nintro") and text.rstrip().endswith("notes")
+    # The plot shows backfill series only: without any, nothing is drawn (matplotlib or not).
+    assert report.plot(discovery, tmp_path / "bench.png") is False and not (tmp_path / "bench.png").exists()
+
+
+@pytest.mark.slow
+def test_the_quick_run_lands_exactly_the_archive(tmp_path: Path) -> None:
+    quick = run_quick("backfill,discovery", tmp_path / "quick.json")
+    assert_discovery_pages_every_point(quick)
     start, end = hour_window(1)
     expected = archive_values(1_000, start, end)
     for latency in (0, 20):
@@ -64,27 +106,10 @@ def test_quick_backfill_lands_exactly_the_archive(quick: dict) -> None:
         naive = by(quick, "naive", latency)
         assert naive["runs"][0]["sample_tags"] == 40
         assert "extrapolated" in naive["command"]
-
-
-def test_quick_discovery_pages_every_point(quick: dict) -> None:
-    for latency in (0, 20):
-        [run] = by(quick, "discovery", latency)["runs"]
-        assert run["items"] == 5_000
-        # data servers + one page of 1,000 points per server and page (2 servers).
-        assert run["http_calls"] >= 5
-        assert "--faults latency:20ms" in by(quick, "discovery", 20)["command"]
-
-
-def test_report_renders_every_figure_with_its_command(quick: dict, tmp_path: Path) -> None:
     section = report.render(quick, "img/bench.png")
-    assert section.startswith(report.BEGIN) and section.endswith(report.END)
-    for fig in quick["figures"]:
-        assert fig["command"] in section
-    assert "1,000 tags × 1 h" in section and "cores" in section
-    doc = tmp_path / "performance.md"
-    doc.write_text(f"# Performance\n\nintro\n\n{report.BEGIN}\nold\n{report.END}\n\nnotes\n")
-    report.write_docs(doc, section)
-    text = doc.read_text()
-    assert "old" not in text and text.count(report.BEGIN) == 1
-    assert text.startswith("# Performance\n\nintro") and text.rstrip().endswith("notes")
-    assert report.plot(quick, tmp_path / "bench.png") and (tmp_path / "bench.png").stat().st_size > 10_000
+    assert "1,000 tags × 1 h" in section and "![benchmark figures](img/bench.png)" in section
+    png = tmp_path / "bench.png"
+    if importlib.util.find_spec("matplotlib") is None:  # the bench extra (`make bench`) installs it
+        assert report.plot(quick, png) is False
+    else:
+        assert report.plot(quick, png) and png.stat().st_size > 10_000
