@@ -20,7 +20,8 @@ DEFAULT_START_DATE = date(2024, 1, 1)
 DEFAULT_LAKE_URI = "./data/lake"
 REMOTE_LAKE_SCHEMES = ("s3", "s3a", "abfs", "abfss", "az", "adl", "gs", "gcs")
 
-# name -> (description, example) for README/.env.example and error messages.
+# Variable -> one-line description, for the PI and lake part of the contract (README.md and .env.example list every
+# variable for users; nothing reads this table at run time).
 VARIABLES: dict[str, str] = {
     "PI_WEB_API_URL": "Base URL of the PI Web API, e.g. https://pi.example.com/piwebapi",
     "PI_AUTH_METHOD": "anonymous | basic | kerberos | bearer (default anonymous)",
