@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
-from osipi_dagster.lib.piwebapi import client as client_mod
+from osipi_dagster.lib.piwebapi import base as client_base
 from osipi_dagster_tests.client.expected import Expected, assert_same
 from osipi_dagster_tests.emulator import Emulator
 
@@ -36,7 +36,7 @@ def test_one_server_time_call_per_client_call(
     emulator: Emulator, expected: Expected, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [expected.point(i).web_id for i in range(3)]
-    monkeypatch.setattr(client_mod, "_SERVER_CLOCK_TTL_S", 0.0)  # no reuse: every call asks once
+    monkeypatch.setattr(client_base, "_SERVER_CLOCK_TTL_S", 0.0)  # no reuse: every call asks once
     with PIWebAPIClient(ClientConfig(emulator.api)) as pi:
         got = pi.interpolated(ids, "*-1h", "*", "15m")
         assert pi.stats.http_calls == 2
@@ -51,7 +51,7 @@ def test_one_server_time_call_per_client_call(
         pi.recorded(ids, NOW - timedelta(hours=1), "2024-05-01T12:00:00Z")
         assert pi.stats.http_calls == 7
 
-    monkeypatch.setattr(client_mod, "_SERVER_CLOCK_TTL_S", 3600.0)  # reuse within the TTL
+    monkeypatch.setattr(client_base, "_SERVER_CLOCK_TTL_S", 3600.0)  # reuse within the TTL
     with PIWebAPIClient(ClientConfig(emulator.api)) as pi:
         first = pi.recorded(ids, "*-1h", "*")
         second = pi.recorded(ids, "*-1h", "*")

@@ -24,7 +24,7 @@ from osipi_dagster.defs.pi import assets
 from osipi_dagster.defs.quality import late_data
 from osipi_dagster.defs.quality.late_data import hour_key
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
-from osipi_dagster.lib.piwebapi import client as client_mod
+from osipi_dagster.lib.piwebapi import summaries as client_summaries
 from osipi_dagster_tests.conftest import DEFAULT_ARGS
 from osipi_dagster_tests.defs.conftest import NOW, SEED, TAG_FILTER, TAGS, make_resources, read_table, us
 from osipi_dagster_tests.emulator import Emulator
@@ -99,7 +99,7 @@ def test_values_on_window_ends_raise_no_alarm_and_land_once(
         assert row["value"] == 20.5 + first[row["web_id"]] + boundaries.index(row["timestamp"])
 
     # What the old request did: plain EventWeighted over one interval also counts the 10:00 values → false alarm.
-    monkeypatch.setattr(client_mod, "HALF_OPEN_BASIS", "EventWeighted")
+    monkeypatch.setattr(client_summaries, "HALF_OPEN_BASIS", "EventWeighted")
     result = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=HOURS[1])
     check = completeness(result)
     assert not check.passed

@@ -421,7 +421,7 @@ def values_frame(chunks: Sequence[StreamChunk]) -> pl.DataFrame:
 def malformed(detail: str, web_id: str | None) -> ResponseError:
     """A body without PI Web API's documented shape: decoding it would invent or drop values, so it is an error.
 
-    Decoding does not know the request; the client adds method and path (client._located).
+    Decoding does not know the request; the client adds method and path (base.reading).
     """
     return ResponseError(
         f"PI Web API sent a malformed response: {detail}" + (f" (web id {web_id})" if web_id else ""),
