@@ -14,7 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from mock_pi.http import PIHTTPError, json_response
 from mock_pi.pitime import parse_interval, parse_time
-from mock_pi.routes.streams import parse_event, resolve, state_of
+from mock_pi.routes.stream_common import resolve, state_of
+from mock_pi.writes import parse_event
 
 
 async def _body(request: Request) -> Any:

@@ -16,38 +16,33 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_pi.archive import Values
+from mock_pi.engine import Engine, end_value, recorded_at_time, too_many
 from mock_pi.http import PIHTTPError, Query, json_response
 from mock_pi.metrics import count_values
-from mock_pi.routes.streams import (
-    EVENT_BASES,
-    Engine,
-    _json_body,
-    _write_options,
-    apply_write,
+from mock_pi.routes.stream_common import (
     boundary_param,
     calculation_basis,
-    end_value,
     interval_param,
+    json_body,
     max_count_param,
-    parse_event,
     raw_json,
-    recorded_at_time,
     reject_unsupported,
     resolve,
     state_of,
     stream_links,
     summary_body,
     summary_duration,
-    summary_intervals,
     summary_types,
     time_param,
     time_range,
     time_type_param,
-    too_many,
     value_at,
+    write_options,
 )
 from mock_pi.serialize import FieldSelector, timed_value_fragments, timed_values_text, timed_values_texts
 from mock_pi.state import EmulatorState, StreamSource
+from mock_pi.summaries import EVENT_BASES, summary_intervals, summary_value
+from mock_pi.writes import apply_write, parse_event
 
 
 def sources(request: Request, q: Query) -> list[StreamSource]:
@@ -230,9 +225,8 @@ def _counts_together(
     intervals = [summary_intervals(*time_range(q, now, src), None, basis)[0] for src in srcs]
     engine = Engine(state)
     counts = engine.counts([(src.point, iv) for src, iv in zip(srcs, intervals, strict=True)])
-    value = engine.summary_value
     return [
-        [{"Type": "Count", "Value": value(src, "Count", {"count": c}, iv.lo, iv.hi, time_type)}]
+        [{"Type": "Count", "Value": summary_value(src, "Count", {"count": c}, iv.lo, iv.hi, time_type)}]
         for src, iv, c in zip(srcs, intervals, counts, strict=True)
     ]
 
@@ -277,8 +271,8 @@ async def _post(request: Request, many: bool) -> Response:
     """Body: [{"WebId": …, "Value": TimedValue}] (value) or [{"WebId": …, "Items": [TimedValue…]}] (recorded)."""
     state = state_of(request)
     q = Query.of(request)
-    option, status = _write_options(q)
-    body = await _json_body(request)
+    option, status = write_options(q)
+    body = await json_body(request)
     if not isinstance(body, list):
         raise PIHTTPError(400, "The request body must be a JSON array of stream objects with a WebId.")
     now = state.clock.now_us()
