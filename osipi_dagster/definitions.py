@@ -8,7 +8,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from osipi_dagster.lib.quality import LateDataSettings, QualityThresholds
 from osipi_dagster.lib.settings import validate_environment
 
 # Every asset should have landed within a day and a half; assets that need a tighter policy set their own.
@@ -21,8 +20,6 @@ PLATFORM_FRESHNESS = dg.FreshnessPolicy.time_window(
 def defs() -> dg.Definitions:
     # Fail fast: a set-but-invalid variable stops the load with its name and the fix, before any run.
     validate_environment()
-    QualityThresholds.from_env()
-    LateDataSettings.from_env()
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
     return loaded.map_resolved_asset_specs(
         func=lambda spec: dg.apply_freshness_policy(spec, PLATFORM_FRESHNESS, overwrite_existing=False)

@@ -79,7 +79,7 @@ def model() -> Model:
     return Model(catalog=catalog, archive=Archive(SEED, lambda: us(NOW)), af=AFModel(config, catalog))
 
 
-def make_resources(api: str, lake: Path, **pi_fields: str) -> dict[str, object]:
+def make_resources(api: str, lake: Path, **pi_fields: object) -> dict[str, object]:
     return {
         "pi": PIWebAPIResource(pi_web_api_url=api, **{"tag_filter": TAG_FILTER, **pi_fields}),
         "lake": LakeResource(root_uri=str(lake)),

@@ -115,13 +115,13 @@ def test_snapshot_reruns_and_changes_keep_scd2_history(
 
 def test_data_server_selection(emulator, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    dg.materialize([assets.pi_points], resources=make_resources(emulator.api, lake, data_servers="pisrv02"))
+    dg.materialize([assets.pi_points], resources=make_resources(emulator.api, lake, data_servers=["pisrv02"]))
     points = read_table(lake, "pi_points")
     assert points["server"].unique().to_list() == ["PISRV02"] and points.height == TAGS // 2
 
     result = dg.materialize(
         [assets.pi_points],
-        resources=make_resources(emulator.api, lake, data_servers="NOPE"),
+        resources=make_resources(emulator.api, lake, data_servers=["NOPE"]),
         raise_on_error=False,
     )
     assert not result.success

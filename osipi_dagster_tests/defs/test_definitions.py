@@ -111,7 +111,7 @@ def test_resources_from_env_use_envvars_and_skip_unset() -> None:
     # unset optional ones are not referenced at all, so launching does not fail on them.
     assert isinstance(resource.password, dg.EnvVar) and resource.password == "PI_PASSWORD"
     assert isinstance(resource.pi_web_api_url, dg.EnvVar)
-    assert resource.username is None and resource.auth_method is None
+    assert resource.username is None and resource.auth_method == "anonymous"  # typed default
     assert isinstance(PIWebAPIResource.from_env({}).pi_web_api_url, dg.EnvVar)
     lake = LakeResource.from_env({})
     assert lake.root_uri == "./data/lake" and lake.storage_options_json is None
@@ -120,12 +120,12 @@ def test_resources_from_env_use_envvars_and_skip_unset() -> None:
 def test_resource_settings_errors_name_the_variable(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="PI_PASSWORD"):
         PIWebAPIResource(pi_web_api_url="https://pi/piwebapi", auth_method="basic", username="u").settings()
-    with pytest.raises(SettingsError, match="PI_VERIFY_TLS"):
-        PIWebAPIResource(pi_web_api_url="https://pi/piwebapi", verify_tls="maybe").settings()
-    cfg = PIWebAPIResource(pi_web_api_url="https://pi/piwebapi/", data_servers="A, B").client_config()
+    with pytest.raises(ValueError, match="verify_tls"):  # typed field: refused when configured
+        PIWebAPIResource(pi_web_api_url="https://pi/piwebapi", verify_tls="maybe")
+    cfg = PIWebAPIResource(pi_web_api_url="https://pi/piwebapi/", data_servers=["A", "B"]).client_config()
     assert cfg.verify_tls is True and cfg.base_url == "https://pi/piwebapi"
     s = PIWebAPIResource(
-        pi_web_api_url="https://pi/piwebapi", data_servers="A, B", verify_tls="false"
+        pi_web_api_url="https://pi/piwebapi", data_servers=["A", "B"], verify_tls=False
     ).settings()
     assert s.data_servers == ["A", "B"] and s.verify_tls is False
     lake = LakeResource(

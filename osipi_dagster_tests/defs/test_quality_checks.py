@@ -1,5 +1,5 @@
 """pi_timeseries quality checks computed in the materialization, against the shared emulator: exact figures on a
-clean hour, a blocking failure on duplicate keys, env thresholds, and a completeness mismatch listing its tags.
+clean hour, a blocking failure on duplicate keys, resource thresholds, and a completeness mismatch listing its tags.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from deltalake import DeltaTable, write_deltalake
 
 from osipi_dagster.defs.pi import assets, checks
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
-from osipi_dagster_tests.defs.conftest import TAG_FILTER, Model, read_table, us
+from osipi_dagster.defs.pi.resources import QualityConfig
+from osipi_dagster_tests.defs.conftest import TAG_FILTER, Model, make_resources, read_table, us
+from osipi_dagster_tests.emulator import Emulator
 
 HOUR = "2024-05-01-09:00"
 START = datetime(2024, 5, 1, 9, tzinfo=UTC)
@@ -122,10 +124,10 @@ def metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
     return result.asset_materializations_for_node("pi__pi_timeseries")[0].metadata
 
 
-def test_thresholds_from_env_and_completeness_mismatch(
-    resources: dict[str, object], monkeypatch: pytest.MonkeyPatch
+def test_thresholds_from_the_resource_and_completeness_mismatch(
+    emulator: Emulator, lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OSIPI_QUALITY_MIN_GOOD_SHARE", "0.999")
+    resources = make_resources(emulator.api, lake, quality=QualityConfig(min_good_share=0.999))
     original = PIWebAPIClient.recorded_counts
     skewed: list[str] = []
 

@@ -22,6 +22,7 @@ from mock_pi.catalog import Catalog
 from mock_pi.config import EmulatorConfig
 from osipi_dagster.defs.pi import assets
 from osipi_dagster.defs.quality import late_data
+from osipi_dagster.defs.pi.resources import LateDataConfig
 from osipi_dagster.defs.quality.late_data import hour_key
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.piwebapi import summaries as client_summaries
@@ -148,8 +149,8 @@ def test_backdated_insert_on_an_hour_boundary_is_repaired_and_the_audit_converge
         assert third.run_requests == [] and "no change found" in (third.skip_message or "")
 
         # One audited hour is one summary interval: the 11:00 value must still not count in hour 10.
-        monkeypatch.setenv("OSIPI_LATE_DATA_LOOKBACK_HOURS", "1")
-        monkeypatch.setenv("OSIPI_LATE_DATA_CHECKSUM_HOURS", "1")
+        one_hour = LateDataConfig(lookback_hours=1, checksum_hours=1)
+        resources = make_resources(private.api, lake, late_data=one_hour)
         fourth = tick(instance, resources, third.cursor)
         assert fourth.run_requests == [] and "1 hours audited" in (fourth.skip_message or "")
         # What the old request did: plain EventWeighted counts it, and asks for a repair that can never converge.

@@ -36,7 +36,6 @@ from osipi_dagster.lib.quality import (
     DuplicateKeyError,
     HourStatsAccumulator,
     LogHistogram,
-    QualityThresholds,
     RowDiff,
     WindowProfile,
     cell_batches,
@@ -673,7 +672,7 @@ def land_window(
     window = context.partition_time_window
     start, end = utc(window.start), utc(window.end)
     settings = pi.settings()
-    thresholds = QualityThresholds.from_env()
+    thresholds = pi.quality
     the_lake = lake.get_lake()
     tags = tags_to_extract(the_lake, settings.tag_filter)
     if tags.height == 0:

@@ -1,94 +1,79 @@
-"""The PI Web API resource: the environment contract (dg.EnvVar) → a configured, closed-after-use PI client.
+"""The PI Web API resource: one PI connection's settings as typed fields, and a closed-after-use client.
 
-Secrets reach the resource only as EnvVar references, so they never appear in run config, the UI or logs.
+Its fields are the contract's own field lists (`osipi_dagster.lib.settings`): connection, selection, quality
+thresholds and the late-data window, so the UI shows each with its description and a run may override them.
+Secrets reach it only as EnvVar references, so they never appear in run config, the UI or logs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TypeVar
 
 import dagster as dg
+from pydantic import Field
 
-from osipi_dagster.defs.env import env_vars
+from osipi_dagster.defs.env import contract_values
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
-from osipi_dagster.lib.settings import Settings
+from osipi_dagster.lib.settings import (
+    ConnectionFields,
+    LateDataSettings,
+    QualityThresholds,
+    SelectionFields,
+    Settings,
+    env_settings,
+)
 
-# Resource field -> environment variable of the settings contract (osipi_dagster/lib/settings.py).
-PI_ENV_FIELDS: dict[str, str] = {
-    "pi_web_api_url": "PI_WEB_API_URL",
-    "auth_method": "PI_AUTH_METHOD",
-    "username": "PI_USERNAME",
-    "password": "PI_PASSWORD",
-    "bearer_token": "PI_BEARER_TOKEN",
-    "oidc_token_url": "PI_OIDC_TOKEN_URL",
-    "oidc_client_id": "PI_OIDC_CLIENT_ID",
-    "oidc_client_secret": "PI_OIDC_CLIENT_SECRET",
-    "oidc_scope": "PI_OIDC_SCOPE",
-    "verify_tls": "PI_VERIFY_TLS",
-    "ca_bundle": "PI_CA_BUNDLE",
-    "data_servers": "PI_DATA_SERVERS",
-    "tag_filter": "PI_TAG_FILTER",
-    "af_databases": "PI_AF_DATABASES",
-}
+T = TypeVar("T")
 
 
-class PIWebAPIResource(dg.ConfigurableResource):
-    """Connection and selection settings for one PI Web API.
+class QualityConfig(dg.Config, QualityThresholds):
+    """pi_timeseries quality thresholds (OSIPI_QUALITY_*; docs/quality.md)."""
 
-    Fields hold the raw environment strings (e.g. `verify_tls="false"`, `data_servers="A,B"`) and are parsed by
-    `Settings.from_env`, so a bad value fails with the same message (naming the variable) everywhere.
-    """
 
-    pi_web_api_url: str
-    auth_method: str | None = None
-    username: str | None = None
-    password: str | None = None
-    bearer_token: str | None = None
-    oidc_token_url: str | None = None
-    oidc_client_id: str | None = None
-    oidc_client_secret: str | None = None
-    oidc_scope: str | None = None
-    verify_tls: str | None = None
-    ca_bundle: str | None = None
-    data_servers: str | None = None
-    tag_filter: str | None = None
-    af_databases: str | None = None
-    timeout_s: float = 30.0
-    max_concurrency: int = 8
-    max_retries: int = 5
+class LateDataConfig(dg.Config, LateDataSettings):
+    """What the late-data sensor re-audits (OSIPI_LATE_DATA_*; docs/quality.md)."""
+
+
+class PIWebAPIResource(dg.ConfigurableResource, ConnectionFields, SelectionFields):
+    """Connection, selection and data-quality settings of one PI Web API."""
+
+    quality: QualityConfig = Field(
+        default_factory=QualityConfig, description="pi_timeseries quality thresholds"
+    )
+    late_data: LateDataConfig = Field(
+        default_factory=LateDataConfig, description="the late-data audit window"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PIWebAPIResource:
-        """A resource whose set variables are EnvVar references, resolved at run time.
-
-        Unset optional variables are simply left out (an EnvVar on an unset variable would fail at launch), so
-        loading the code location and `dg check defs` work with an empty environment.
-        """
-        configured = env_vars(PI_ENV_FIELDS, environ)
-        configured.setdefault("pi_web_api_url", dg.EnvVar("PI_WEB_API_URL"))
-        return cls(**configured)  # type: ignore[arg-type]
+        """Secrets and PI_WEB_API_URL as EnvVar references (resolved at launch), every other set variable as its
+        typed value; unset optional variables keep their defaults, so the location loads with an empty environment."""
+        return cls(**contract_values(cls, env_settings(environ)))
 
     def settings(self) -> Settings:
-        """The validated settings; raises SettingsError naming the variable and the fix."""
-        environ = {
-            var: value for field, var in PI_ENV_FIELDS.items() if (value := getattr(self, field)) is not None
+        """The validated contract; raises SettingsError naming the field, its variable and the fix."""
+        values = {
+            name: getattr(self, name) for name in Settings.model_fields if name in type(self).model_fields
         }
-        return Settings.from_env(environ)
+        return Settings.from_dict(values)
 
     def client_config(self) -> ClientConfig:
-        return ClientConfig.from_settings(
-            self.settings(),
-            timeout_s=self.timeout_s,
-            max_concurrency=self.max_concurrency,
-            max_retries=self.max_retries,
-        )
+        return ClientConfig.from_settings(self.settings())
 
     @contextmanager
     def get_client(self) -> Iterator[PIWebAPIClient]:
         """An open client for one asset computation; its connection pool is closed on exit."""
         with PIWebAPIClient(self.client_config()) as client:
             yield client
+
+    def read(self, read: Callable[[PIWebAPIClient], T]) -> tuple[T, int]:
+        """Run `read` with a fresh client; returns its result and the number of HTTP calls it made."""
+        with self.get_client() as client:
+            before = client.stats.http_calls
+            result = read(client)
+            return result, int(client.stats.http_calls - before)
 
 
 @dg.definitions

@@ -32,13 +32,13 @@ from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster.lib.piwebapi.client import HALF_OPEN_BASIS
 from osipi_dagster.lib.quality import (
     NUMERIC_POINT_TYPES,
-    LateDataSettings,
     checksum_mismatches,
     count_mismatches,
     hour_stats,
     merge_hour_stats,
     summary_per_hour,
 )
+from osipi_dagster.lib.settings import LateDataSettings
 
 TIMESERIES_KEY = dg.AssetKey(["pi", "pi_timeseries"])
 EVENT_FRAMES_KEY = dg.AssetKey(["pi", "event_frames"])
@@ -324,10 +324,10 @@ def evaluate(
     jobs=[jobs.pi_timeseries_job, jobs.pi_event_frames_job],
     minimum_interval_seconds=900,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-audits recently materialized hours (OSIPI_LATE_DATA_LOOKBACK_HOURS) against PI counts, totals "
+    description="Re-audits recently materialized hours (the pi resource's late_data.lookback_hours) against PI counts, totals "
     "and checksums, and every event frame stored in progress; requests re-materialization of exactly what changed.",
 )
 def pi_late_data_sensor(
     context: dg.SensorEvaluationContext, pi: PIWebAPIResource, lake: LakeResource
 ) -> dg.SensorResult:
-    return evaluate(context, pi, lake, LateDataSettings.from_env())
+    return evaluate(context, pi, lake, pi.late_data)

@@ -6,12 +6,13 @@ Plain frozen dataclasses; secrets are excluded from repr() so they never reach l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     from osipi_dagster.lib.settings import Settings
 
-AuthMethod = Literal["anonymous", "basic", "bearer", "kerberos"]
+AuthMethod = Literal["anonymous", "basic", "kerberos", "bearer"]
+AUTH_METHODS: tuple[str, ...] = get_args(AuthMethod)
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,8 @@ class AuthConfig:
     refresh_margin_s: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.method not in ("anonymous", "basic", "bearer", "kerberos"):
-            raise ValueError(
-                f"AuthConfig.method={self.method!r} is not one of anonymous, basic, bearer, kerberos."
-            )
+        if self.method not in AUTH_METHODS:
+            raise ValueError(f"AuthConfig.method={self.method!r} is not one of {', '.join(AUTH_METHODS)}.")
         if self.method == "basic" and not (self.username and self.password):
             raise ValueError("basic auth needs username and password (PI_USERNAME/PI_PASSWORD).")
         oidc = self.oidc_token_url and self.oidc_client_id and self.oidc_client_secret
@@ -88,7 +87,7 @@ class ClientConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ClientConfig:
-        """Build from the validated environment contract (`osipi_dagster.lib.settings.Settings`)."""
+        """The one derivation from the configuration contract (`osipi_dagster.lib.settings.Settings`)."""
         auth = AuthConfig(
             method=settings.auth_method,
             username=settings.username,
@@ -104,6 +103,9 @@ class ClientConfig:
             "auth": auth,
             "verify_tls": settings.verify_tls,
             "ca_bundle": settings.ca_bundle,
+            "timeout_s": settings.timeout_s,
+            "max_concurrency": settings.max_concurrency,
+            "max_retries": settings.max_retries,
         }
         kwargs.update(overrides)
         return cls(**kwargs)  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ from osipi_dagster.lib.quality.audit import (
     row_diff,
     summary_per_hour,
 )
-from osipi_dagster.lib.quality.config import LateDataSettings, QualityConfigError, QualityThresholds
 from osipi_dagster.lib.quality.histogram import LogHistogram
 from osipi_dagster.lib.quality.window import (
     NUMERIC_POINT_TYPES,
@@ -27,6 +26,7 @@ from osipi_dagster.lib.quality.window import (
     KeyOrder,
     WindowProfile,
 )
+from osipi_dagster.lib.settings.quality import LateDataSettings, QualityConfigError, QualityThresholds
 
 __all__ = [
     "HOUR_STATS_SCHEMA",

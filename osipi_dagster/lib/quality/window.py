@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from osipi_dagster.lib.quality.config import QualityThresholds
+from osipi_dagster.lib.settings.quality import QualityThresholds
 
 NUMERIC_POINT_TYPES = ("Float16", "Float32", "Float64", "Int16", "Int32")
 # Columns of the point catalogue the profile needs (pi_points current rows).
