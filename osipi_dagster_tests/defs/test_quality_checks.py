@@ -14,8 +14,8 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from osipi_dagster.defs.pi import assets, checks
-from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster.defs.pi.resources import QualityConfig
+from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster_tests.defs.conftest import TAG_FILTER, Model, make_resources, read_table, us
 from osipi_dagster_tests.emulator import Emulator
 

@@ -21,8 +21,8 @@ from mock_pi.archive import Archive
 from mock_pi.catalog import Catalog
 from mock_pi.config import EmulatorConfig
 from osipi_dagster.defs.pi import assets
-from osipi_dagster.defs.quality import late_data
 from osipi_dagster.defs.pi.resources import LateDataConfig
+from osipi_dagster.defs.quality import late_data
 from osipi_dagster.defs.quality.late_data import hour_key
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.piwebapi import summaries as client_summaries
