@@ -79,6 +79,7 @@ def test_kill_9_and_restart_lake_equals_pi(emulator_factory, tmp_path: Path, lis
     spool_dir, lake = tmp_path / "spool", tmp_path / "lake"
     cmd = [sys.executable, "-m", "osipi_dagster.lib.streaming", "listen", "--spool", str(spool_dir)]
     cmd += ["--pi-url", emu.api, "--segment-age", "0.3", "--channel-size", "15", "--log-level", "WARNING"]
+    cmd += ["--health-address", "127.0.0.1:0"]
     for w in ids:
         cmd += ["--web-id", w]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

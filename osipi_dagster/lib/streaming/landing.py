@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -35,6 +36,9 @@ STREAMED_SCHEMA = pl.Schema(
 # commit time of any streamed row can be found in the Delta log (the benchmark's per-value latency uses it).
 BATCH_LABEL_KEY = "osipi.stream_batch"
 INGESTED_AT_KEY = "osipi.ingested_at"
+# The lander's report of a batch (JSON), committed atomically with its rows: what Dagster shows as the
+# materialization of this landing (defs/streaming/reporting.py reads it back from the Delta log, exactly once).
+REPORT_KEY = "osipi.stream_report"
 OWNED_SCHEMA = pl.Schema({"hour": UTC_US, "web_id": pl.Utf8})
 
 
@@ -126,6 +130,7 @@ def insert_absent(
     *,
     label: str,
     before_merge: Callable[[int], None] | None = None,
+    report: Mapping[str, object] | None = None,
 ) -> MergeOutcome:
     """Insert the rows whose key is absent and whose (hour, web_id) the archive does not own, in one commit.
 
@@ -134,14 +139,20 @@ def insert_absent(
     write) decides again on the new version, so streamed rows
     can never slip into an hour the archive took in between. An existing row always wins, so a replayed segment
     inserts nothing. `before_merge(attempt)` runs between the ownership decision and the merge (a test seam).
+    `report` (the lander's) is committed with the rows under REPORT_KEY, with this attempt's superseded count.
     """
     if frame.is_empty():
         return MergeOutcome(0, 0, None, 0)
     options = dict(ref.storage_options) or None
     stamp = frame["ingested_at"].max()
-    commit = CommitProperties(
-        custom_metadata={BATCH_LABEL_KEY: label, INGESTED_AT_KEY: stamp.isoformat() if stamp else ""}
-    )
+    base = {BATCH_LABEL_KEY: label, INGESTED_AT_KEY: stamp.isoformat() if stamp else ""}
+
+    def commit(superseded: int) -> CommitProperties:
+        if report is None:
+            return CommitProperties(custom_metadata=base)
+        body = orjson.dumps({**report, "superseded_by_archive": superseded}).decode()
+        return CommitProperties(custom_metadata={**base, REPORT_KEY: body})
+
     attempts = ref.commit_retry.attempts()
     while True:
         outcome = _insert_once(ref, frame, options, commit, label, attempts.made, before_merge)
@@ -158,7 +169,7 @@ def _insert_once(
     ref: DeltaTableRef,
     frame: pl.DataFrame,
     options: dict[str, str] | None,
-    commit: CommitProperties,
+    commit: Callable[[int], CommitProperties],
     label: str,
     attempt: int,
     before_merge: Callable[[int], None] | None,
@@ -175,7 +186,7 @@ def _insert_once(
                 mode="error",
                 partition_by=["date"],
                 storage_options=options,
-                commit_properties=commit,
+                commit_properties=commit(0),
             )
         except (DeltaError, OSError) as exc:
             if ref.exists():
@@ -203,7 +214,7 @@ def _insert_once(
                 source_alias="s",
                 target_alias="t",
                 merge_schema=True,
-                commit_properties=commit,
+                commit_properties=commit(superseded),
             )
             .when_not_matched_insert_all()
             .execute()
@@ -216,6 +227,32 @@ def _insert_once(
     return MergeOutcome(inserted, superseded, snapshot.version() if inserted else None, attempt)
 
 
+def _us_quantiles(values: pl.Series, qs: Sequence[float]) -> dict[str, int] | None:
+    if values.is_empty():
+        return None
+    return {f"p{round(q * 100)}": int(values.quantile(q, "lower")) for q in qs}  # type: ignore[arg-type]
+
+
+def batch_report(names: Sequence[str], batch: pl.DataFrame, report: LandingReport) -> dict[str, object]:
+    """What a landing commits about itself (known before its commit): segments, counts, time span, and the
+    quantiles of its channel values' PI timestamps and receipt times on this host's clock, from which the
+    reader derives latency against the commit's own timestamp (p95 latency = commit − p5 timestamp)."""
+    channel = batch.filter(pl.col("origin") == "channel")
+    pi_local = channel["received_at"].dt.epoch("us") - channel["lag_us"]
+    return {
+        "segments": [names[0], names[-1]],
+        "segment_count": len(names),
+        "values": report.rows_read,
+        "channel_values": report.channel_rows,
+        "gap_values": report.gap_rows,
+        "duplicates_in_batch": report.duplicates_in_batch,
+        "first_timestamp": batch["timestamp"].min().isoformat(),  # type: ignore[union-attr]
+        "last_timestamp": batch["timestamp"].max().isoformat(),  # type: ignore[union-attr]
+        "pi_ts_local_us": _us_quantiles(pi_local, (0.0, 0.05, 0.5)),
+        "received_us": _us_quantiles(batch["received_at"].dt.epoch("us"), (0.05, 0.5)),
+    }
+
+
 def land_segments(
     lake: Lake,
     spool: SpoolReader,
@@ -224,11 +261,13 @@ def land_segments(
     table: str = TIMESERIES_TABLE,
     ingested_at: datetime | None = None,
     before_merge: Callable[[int], None] | None = None,
+    report_extra: Mapping[str, object] | None = None,
 ) -> LandingReport:
     """Land exactly these spool segments into `table`, then mark them landed.
 
     Idempotent by segment: replaying a landed segment inserts nothing (every key is present, or its hour has
     since been replaced from the archive). A segment already pruned from the spool was landed long ago: skipped.
+    With `report_extra` (the lander's figures), the batch's report is committed with its rows (`batch_report`).
     """
     began = time.monotonic()
     report = LandingReport(segments=list(names))
@@ -258,6 +297,7 @@ def land_segments(
             rows.select(list(STREAMED_SCHEMA)).cast(dict(STREAMED_SCHEMA)),
             label=f"{names[0]}..{names[-1]}",
             before_merge=before_merge,
+            report=None if report_extra is None else {**batch_report(names, batch, report), **report_extra},
         )
         report.inserted, report.delta_version = outcome.inserted, outcome.version
         report.superseded_by_archive, report.merge_attempts = outcome.superseded, outcome.attempts

@@ -12,6 +12,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,10 @@ TAGS_SCHEMA = pl.Schema({"web_id": pl.Utf8, "tag": pl.Utf8})
 # Buffered PI interfaces deliver values late (after a network outage, minutes late); every (re)connect re-reads
 # this much before each stream's coverage, and landing drops what is already in the lake by key.
 DEFAULT_LATE_ALLOWANCE_S = 300.0
+# Rates and lags in the figures are over the messages of this many last seconds.
+FIGURES_WINDOW_S = 10.0
+# The sealer loop must have turned within this many seconds for the process to count as alive.
+STALE_LOOP_S = 30.0
 
 
 def channel_groups(
@@ -131,6 +136,7 @@ class ListenerStats:
     gap_values: int = 0
     silence_timeouts: int = 0  # connections given up because nothing (not even a heartbeat) arrived in time
     last_error: str | None = None
+    last_error_at: str | None = None
     process_started: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
 
@@ -182,9 +188,20 @@ class ChannelListener:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
+        # Live figures: channels streaming (connected and caught up), recent messages (monotonic time, values,
+        # median and max lag in s), the last message or heartbeat, the sealer loop's last turn.
+        self._streaming: set[int] = set()
+        self._recent: deque[tuple[float, int, float, float]] = deque()
+        self._last_heard: float | None = None
+        self._started_mono = self._loop_beat = time.monotonic()
+        self.sealed = (
+            threading.Event()
+        )  # set whenever a segment may have been sealed (wakes an embedded lander)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
+        self._started_mono = time.monotonic()
+        self._loop_beat = self._started_mono
         for i, ids in enumerate(self.channels):
             t = threading.Thread(target=self._guard, args=(i, ids), name=f"pi-channel-{i}", daemon=True)
             t.start()
@@ -227,12 +244,55 @@ class ChannelListener:
     def _seal_loop(self) -> None:
         period = max(0.05, min(0.5, self.spool.max_segment_age_s / 4))
         while not self._stop.wait(period):
+            self._loop_beat = time.monotonic()
             self._publish()
-            self.spool.seal_if_due()
+            if self.spool.seal_if_due() is not None:
+                self.sealed.set()
 
     def _publish(self) -> None:
+        self.spool.publish_state(self.figures())
+
+    # -- figures, liveness, readiness (health.py serves them) ---------------------------------------------------
+    def figures(self) -> dict[str, object]:
+        """Counters since start plus live figures: channels streaming, values/s and lag over FIGURES_WINDOW_S,
+        seconds since the last message or heartbeat."""
+        now = time.monotonic()
         with self._lock:
-            self.spool.publish_state(asdict(self.stats))
+            while self._recent and now - self._recent[0][0] > FIGURES_WINDOW_S:
+                self._recent.popleft()
+            recent = list(self._recent)
+            out: dict[str, object] = asdict(self.stats)
+            out["channels_connected"] = len(self._streaming)
+        span = min(FIGURES_WINDOW_S, max(1e-3, now - self._started_mono))
+        lags = sorted(m for _, _, m, _ in recent)
+        out["values_per_s"] = round(sum(n for _, n, _, _ in recent) / span, 3)
+        out["lag_p50_s"] = round(lags[len(lags) // 2], 3) if lags else None
+        out["lag_max_s"] = round(max(x for _, _, _, x in recent), 3) if recent else None
+        out["last_message_age_s"] = None if self._last_heard is None else round(now - self._last_heard, 3)
+        out["published_at"] = datetime.now(UTC).isoformat()
+        return out
+
+    def alive(self) -> list[str]:
+        """Why the listener is not alive (empty = alive): a fatal error, a dead thread or a stuck sealer loop."""
+        problems = []
+        if self._error is not None:
+            problems.append(f"stopped by a fatal error: {type(self._error).__name__}: {self._error}")
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        if dead and not self._stop.is_set():
+            problems.append(f"threads not running: {', '.join(dead)}")
+        if time.monotonic() - self._loop_beat > STALE_LOOP_S:
+            problems.append(f"spool sealer loop has not turned for {STALE_LOOP_S:.0f}s")
+        return problems
+
+    def ready(self) -> list[str]:
+        """Why the listener is not ready (empty = ready): every channel connected and caught up."""
+        with self._lock:
+            streaming = len(self._streaming)
+        if streaming < len(self.channels):
+            return [
+                f"{len(self.channels) - streaming} of {len(self.channels)} channels not connected and caught up"
+            ]
+        return []
 
     def _count(self, **deltas: int) -> None:
         with self._lock:
@@ -273,7 +333,13 @@ class ChannelListener:
                     self._count(connects=1)
                     offset_us = self._catch_up(ids, tags, fresh)
                     attempts = policy.attempts()
-                    self._receive(ws, ids, tags, offset_us)
+                    with self._lock:
+                        self._streaming.add(index)
+                    try:
+                        self._receive(ws, ids, tags, offset_us)
+                    finally:
+                        with self._lock:
+                            self._streaming.discard(index)
             except (AuthenticationError, TLSVerificationError):
                 raise
             except (*DROPPED, PIWebAPIError) as exc:
@@ -290,6 +356,7 @@ class ChannelListener:
                 with self._lock:
                     self.stats.reconnects += 1
                     self.stats.last_error = f"channel {index}: {type(exc).__name__}: {exc}"
+                    self.stats.last_error_at = datetime.now(UTC).isoformat()
                 log.warning(
                     "channel %d dropped (%s: %s); reconnecting in %.2fs",
                     index,
@@ -343,7 +410,7 @@ class ChannelListener:
                         f"no message or heartbeat for {self.silence_timeout_s:.1f}s on /streamsets/channel"
                     ) from None
                 continue
-            last_heard = time.monotonic()
+            last_heard = self._last_heard = time.monotonic()
             frame = channel_message_frame(orjson.loads(raw))
             if frame.is_empty():
                 self._count(heartbeats=1)
@@ -352,7 +419,13 @@ class ChannelListener:
             # Coverage advances per stream, to the newest value received of that stream (the spool derives it from
             # the rows): a message is not chronological across streams and says nothing about streams it omits.
             self.spool.append(rows)
-            self._count(messages=1, values=rows.height)
+            lag = rows["lag_us"]
+            with self._lock:
+                self.stats.messages += 1
+                self.stats.values += rows.height
+                self._recent.append(
+                    (last_heard, rows.height, float(lag.median() or 0) / 1e6, float(lag.max() or 0) / 1e6)  # type: ignore[arg-type]
+                )
 
     @staticmethod
     def _rows(frame: pl.DataFrame, tags: pl.DataFrame, origin: str, offset_us: int) -> pl.DataFrame:
