@@ -21,8 +21,9 @@ import dagster as dg
 import httpx
 
 from osipi_dagster.defs.lake.resources import LakeResource
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.catalogue import pi_points
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 
 HOURLY_KEY = "%Y-%m-%d-%H:%M"
 # The calls that fetch recorded values; the raw-fetch ceiling replays exactly these.
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.what == "catalogue":
         t0 = time.perf_counter()
-        result = dg.materialize([assets.pi_points], resources=resources)
+        result = dg.materialize([pi_points], resources=resources)
         return {"ok": result.success, "wall_s": time.perf_counter() - t0}
     start = datetime.fromisoformat(args.start).astimezone(UTC)
     end = datetime.fromisoformat(args.end).astimezone(UTC)
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     t0 = time.perf_counter()
     result = dg.materialize(
-        [assets.pi_timeseries],
+        [pi_timeseries],
         resources=resources,
         partition_key=keys[0] if len(keys) == 1 else None,
         tags=tags,

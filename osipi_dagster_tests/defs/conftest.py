@@ -22,7 +22,7 @@ from mock_pi.archive import Archive
 from mock_pi.catalog import Catalog
 from mock_pi.config import EmulatorConfig
 from osipi_dagster.defs.lake.resources import LakeResource
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.catalogue import af_attributes, af_elements, pi_points
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 from osipi_dagster_tests.emulator import Emulator
 
@@ -91,7 +91,7 @@ def catalogue_lake(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory)
     """A lake holding one catalogue + AF snapshot of the shared emulator; copy it, never write to it."""
     lake = tmp_path_factory.mktemp("catalogue_lake") / "lake"
     result = dg.materialize(
-        [assets.pi_points, assets.af_elements, assets.af_attributes],
+        [pi_points, af_elements, af_attributes],
         resources=make_resources(emulator.api, lake),
     )
     assert result.success

@@ -25,24 +25,26 @@ CHILD = """
 import json, resource, sys, time
 import dagster as dg
 from osipi_dagster.defs.lake.resources import LakeResource
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.catalogue import pi_points
+from osipi_dagster.defs.pi.names import REPAIR_TAG
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 
 api, lake, what, start, end, repair = sys.argv[1:7]
 resources = {"pi": PIWebAPIResource(pi_web_api_url=api, tag_filter="*"), "lake": LakeResource(root_uri=lake)}
 t0 = time.perf_counter()
 if what == "catalogue":
-    result = dg.materialize([assets.pi_points], resources=resources)
+    result = dg.materialize([pi_points], resources=resources)
     out = {}
 else:
     tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
     if repair == "1":
-        tags[assets.REPAIR_TAG] = "measure"
+        tags[REPAIR_TAG] = "measure"
     if start == end:
-        result = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=start,
-                                tags={k: v for k, v in tags.items() if k == assets.REPAIR_TAG})
+        result = dg.materialize([pi_timeseries], resources=resources, partition_key=start,
+                                tags={k: v for k, v in tags.items() if k == REPAIR_TAG})
     else:
-        result = dg.materialize([assets.pi_timeseries], resources=resources, tags=tags)
+        result = dg.materialize([pi_timeseries], resources=resources, tags=tags)
     md = result.asset_materializations_for_node("pi__pi_timeseries")[0].metadata
     out = {"values": md["values"].value, "pages": md["pages"].value, "http_calls": md["http_calls"].value}
     if repair == "1":

@@ -13,7 +13,8 @@ import dagster as dg
 import polars as pl
 from deltalake import DeltaTable
 
-from osipi_dagster.defs.pi import assets, checks
+from osipi_dagster.defs.pi import checks
+from osipi_dagster.defs.pi.catalogue import pi_points
 from osipi_dagster_tests.defs.conftest import TAGS, Model, make_resources, read_table
 
 
@@ -86,7 +87,7 @@ def test_snapshot_reruns_and_changes_keep_scd2_history(
     resources = make_resources(emulator.api, lake)
 
     # An unchanged snapshot commits nothing.
-    result = dg.materialize([assets.pi_points], resources=resources)
+    result = dg.materialize([pi_points], resources=resources)
     assert DeltaTable(uri).version() == version
     md = result.asset_materializations_for_node("pi__pi_points")[0].metadata
     assert md["dagster/row_count"].value == TAGS and md["scd2_unchanged"].value == TAGS
@@ -99,7 +100,7 @@ def test_snapshot_reruns_and_changes_keep_scd2_history(
         predicate=f"web_id = '{renamed}'", updates={"descriptor": "'old text'", "row_hash": "'yesterday'"}
     )
     before_run = datetime.now(UTC)
-    dg.materialize([assets.pi_points], resources=resources)
+    dg.materialize([pi_points], resources=resources)
     history = read_table(lake, "pi_points").filter(pl.col("web_id") == renamed).sort("valid_from")
     assert history["descriptor"].to_list() == ["old text", "Atmospheric Tower OH Vapor"]
     assert history["is_current"].to_list() == [False, True]
@@ -115,12 +116,12 @@ def test_snapshot_reruns_and_changes_keep_scd2_history(
 
 def test_data_server_selection(emulator, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    dg.materialize([assets.pi_points], resources=make_resources(emulator.api, lake, data_servers=["pisrv02"]))
+    dg.materialize([pi_points], resources=make_resources(emulator.api, lake, data_servers=["pisrv02"]))
     points = read_table(lake, "pi_points")
     assert points["server"].unique().to_list() == ["PISRV02"] and points.height == TAGS // 2
 
     result = dg.materialize(
-        [assets.pi_points],
+        [pi_points],
         resources=make_resources(emulator.api, lake, data_servers=["NOPE"]),
         raise_on_error=False,
     )

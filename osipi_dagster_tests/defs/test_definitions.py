@@ -18,10 +18,10 @@ import pytest
 from osipi_dagster.defs.lake.maintenance import lake_maintenance_job
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi import schedules
-from osipi_dagster.defs.pi.assets import pi_name_filter_regex
 from osipi_dagster.defs.pi.partitions import start_date_from_env
 from osipi_dagster.defs.pi.reporting import markdown_preview
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
+from osipi_dagster.lib.landing import pi_name_filter_regex
 from osipi_dagster.lib.settings import SettingsError
 
 PI_ASSETS = [

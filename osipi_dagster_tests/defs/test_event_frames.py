@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.event_frames import event_frame_attributes, event_frames
 from osipi_dagster_tests.defs.conftest import NOW, Model, read_table, us
 
 DAY = "2024-05-01"
@@ -33,9 +33,7 @@ def expected_frames(model: Model, day: datetime) -> dict[str, tuple[int, int | N
 
 
 def test_day_of_event_frames_with_in_progress(resources: dict[str, object], lake: Path, model: Model) -> None:
-    result = dg.materialize(
-        [assets.event_frames, assets.event_frame_attributes], resources=resources, partition_key=DAY
-    )
+    result = dg.materialize([event_frames, event_frame_attributes], resources=resources, partition_key=DAY)
     frames = read_table(lake, "event_frames")
     day = datetime(2024, 5, 1, tzinfo=UTC)
     expected = expected_frames(model, day)
@@ -62,11 +60,9 @@ def test_day_of_event_frames_with_in_progress(resources: dict[str, object], lake
     ).all()
 
     # Rerun: same frames, no duplicates; the neighbouring day is untouched.
-    dg.materialize([assets.event_frames], resources=resources, partition_key="2024-04-30")
+    dg.materialize([event_frames], resources=resources, partition_key="2024-04-30")
     before = read_table(lake, "event_frames").filter(pl.col("date") == datetime(2024, 4, 30).date())
-    dg.materialize(
-        [assets.event_frames, assets.event_frame_attributes], resources=resources, partition_key=DAY
-    )
+    dg.materialize([event_frames, event_frame_attributes], resources=resources, partition_key=DAY)
     again = read_table(lake, "event_frames")
     assert (
         again.filter(pl.col("date") == day.date())

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster._core.test_utils import freeze_time
 
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster.defs.quality.checks import TIMESERIES_DEADLINE_CRON, timeseries_freshness_checks
 
 
@@ -19,7 +19,7 @@ def evaluate(
     """Run the freshness check alone, with the clock frozen at `at`."""
     with freeze_time(at):
         result = dg.materialize(
-            [assets.pi_timeseries, *timeseries_freshness_checks],
+            [pi_timeseries, *timeseries_freshness_checks],
             resources=resources,
             instance=instance,
             selection=dg.AssetSelection.checks(*timeseries_freshness_checks),
@@ -33,7 +33,7 @@ def test_latest_closed_hour_must_be_present_by_its_deadline(resources: dict[str,
     with dg.DagsterInstance.ephemeral() as instance:
         for key in ("2024-05-01-08:00", "2024-05-01-10:00"):  # 09:00 is missing
             assert dg.materialize(
-                [assets.pi_timeseries], resources=resources, partition_key=key, instance=instance
+                [pi_timeseries], resources=resources, partition_key=key, instance=instance
             ).success
         # 11:50: the last deadline (11:40) asks for hour 10:00, which is there.
         fresh = evaluate(instance, resources, datetime(2024, 5, 1, 11, 50, tzinfo=UTC))
@@ -49,6 +49,6 @@ def test_latest_closed_hour_must_be_present_by_its_deadline(resources: dict[str,
         assert not gap.passed
         # Landing hour 11:00 late makes the 12:45 evaluation pass.
         assert dg.materialize(
-            [assets.pi_timeseries], resources=resources, partition_key="2024-05-01-11:00", instance=instance
+            [pi_timeseries], resources=resources, partition_key="2024-05-01-11:00", instance=instance
         ).success
         assert evaluate(instance, resources, datetime(2024, 5, 1, 12, 45, tzinfo=UTC)).passed

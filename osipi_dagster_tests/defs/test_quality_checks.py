@@ -13,8 +13,10 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from osipi_dagster.defs.pi import assets, checks
+from osipi_dagster.defs.pi import checks
 from osipi_dagster.defs.pi.resources import QualityConfig
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
+from osipi_dagster.lib.landing.tables import TIMESERIES_SCHEMA
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster_tests.defs.conftest import TAG_FILTER, Model, make_resources, read_table, us
 from osipi_dagster_tests.emulator import Emulator
@@ -28,7 +30,7 @@ def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEva
 
 
 def run(resources: dict[str, object], **kwargs: object) -> dg.ExecuteInProcessResult:
-    return dg.materialize([assets.pi_timeseries], resources=resources, partition_key=HOUR, **kwargs)
+    return dg.materialize([pi_timeseries], resources=resources, partition_key=HOUR, **kwargs)
 
 
 def test_clean_hour_passes_every_check_with_exact_figures(
@@ -92,13 +94,11 @@ def test_duplicate_keys_stop_the_run_before_anything_lands(
 
 
 def test_schema_drift_check_fires_on_a_real_table_change(resources: dict[str, object], lake: Path) -> None:
-    drift = dg.build_column_schema_change_checks(assets=[assets.pi_timeseries])
+    drift = dg.build_column_schema_change_checks(assets=[pi_timeseries])
     with dg.DagsterInstance.ephemeral() as instance:
-        first = dg.materialize(
-            [assets.pi_timeseries], resources=resources, partition_key=HOUR, instance=instance
-        )
+        first = dg.materialize([pi_timeseries], resources=resources, partition_key=HOUR, instance=instance)
         columns = [c.name for c in metadata(first)["dagster/column_schema"].schema.columns]
-        assert columns == list(assets.TIMESERIES_SCHEMA)
+        assert columns == list(TIMESERIES_SCHEMA)
         # Another writer (a newer release, a manual fix) adds a column to the table in another day.
         extra = (
             read_table(lake, "pi_timeseries")
@@ -111,10 +111,10 @@ def test_schema_drift_check_fires_on_a_real_table_change(resources: dict[str, ob
         )
         write_deltalake(str(lake / "pi_timeseries"), extra.to_arrow(), mode="append", schema_mode="merge")
         second = dg.materialize(
-            [assets.pi_timeseries, *drift], resources=resources, partition_key=HOUR, instance=instance
+            [pi_timeseries, *drift], resources=resources, partition_key=HOUR, instance=instance
         )
     reported = {c.name: c.type for c in metadata(second)["dagster/column_schema"].schema.columns}
-    assert list(reported) == [*assets.TIMESERIES_SCHEMA, "comment"] and reported["comment"] == "String"
+    assert list(reported) == [*TIMESERIES_SCHEMA, "comment"] and reported["comment"] == "String"
     change = evaluations(second)["column_schema_change"]
     assert not change.passed and change.severity == dg.AssetCheckSeverity.WARN
     assert change.description is not None and "Added columns: comment" in change.description

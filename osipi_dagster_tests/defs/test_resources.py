@@ -13,8 +13,8 @@ from dagster_deltalake import AzureConfig, LocalConfig, S3Config
 from dagster_deltalake.config import ClientConfig as DeltaClientConfig
 
 from osipi_dagster.defs.lake.resources import LakeResource
-from osipi_dagster.defs.pi.assets import pi_timeseries
 from osipi_dagster.defs.pi.resources import LateDataConfig, PIWebAPIResource, QualityConfig
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster.defs.streaming.resources import SpoolResource
 from osipi_dagster.lib.settings import (
     ConnectionFields,

@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
+from osipi_dagster.lib.landing.tables import TIMESERIES_SCHEMA
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster_tests.defs.conftest import TAG_FILTER, Model, make_resources, read_table
 
@@ -31,7 +32,7 @@ def run_hour(
     resources: dict[str, object], key: str, *, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [assets.pi_timeseries], resources=resources, partition_key=key, raise_on_error=raise_on_error
+        [pi_timeseries], resources=resources, partition_key=key, raise_on_error=raise_on_error
     )
 
 
@@ -63,7 +64,7 @@ def test_one_hour_lands_exactly_the_archive(resources: dict[str, object], lake: 
     landed = dict(table.select("web_id", "tag").unique().iter_rows())
     assert landed == {w: points[w].name for w in expected["web_id"].unique()}
     assert {points[w].server.name for w in landed} == {"PISRV01", "PISRV02"}
-    assert table.columns == list(assets.TIMESERIES_SCHEMA)
+    assert table.columns == list(TIMESERIES_SCHEMA)
     # Duplicate timestamps are kept, numbered 0, 1, ... in archive order.
     dup = table.filter(pl.struct("web_id", "timestamp").is_duplicated())
     assert dup.height == expected.filter(pl.struct("web_id", "ts_us").is_duplicated()).height == 10
@@ -77,7 +78,7 @@ def test_one_hour_lands_exactly_the_archive(resources: dict[str, object], lake: 
     assert md["tags_requested"].value == len(points) == 11
     assert md["tags_with_values"].value == len(landed)
     assert md["http_calls"].value >= 1
-    assert [c.name for c in md["dagster/column_schema"].schema.columns] == list(assets.TIMESERIES_SCHEMA)
+    assert [c.name for c in md["dagster/column_schema"].schema.columns] == list(TIMESERIES_SCHEMA)
     assert "| web_id |" in md["preview"].value
 
 
@@ -145,7 +146,7 @@ def test_partition_range_equals_per_partition_runs(emulator, tmp_path: Path, cat
     hours = ["2024-05-01-07:00", "2024-05-01-08:00", "2024-05-01-09:00"]
     # A backfill run (BackfillPolicy.multi_run) hands the asset a partition range in one run.
     result = dg.materialize(
-        [assets.pi_timeseries],
+        [pi_timeseries],
         resources=make_resources(emulator.api, lake_range),
         tags={
             "dagster/asset_partition_range_start": hours[0],
@@ -170,7 +171,7 @@ def test_schema_evolution_adds_columns_to_an_older_table(
     resources: dict[str, object], lake: Path, model: Model
 ) -> None:
     # An older release wrote pi_timeseries without `units` and `annotated`.
-    old_cols = [c for c in assets.TIMESERIES_SCHEMA if c not in ("units", "annotated")]
+    old_cols = [c for c in TIMESERIES_SCHEMA if c not in ("units", "annotated")]
     run_hour(resources, HOUR_A)
     old = read_table(lake, "pi_timeseries").select(old_cols)
     uri = str(lake / "pi_timeseries")
@@ -181,7 +182,7 @@ def test_schema_evolution_adds_columns_to_an_older_table(
     write_deltalake(uri, old.to_arrow(), partition_by=["date"])
     run_hour(resources, HOUR_B)
     table = read_table(lake, "pi_timeseries")
-    assert set(table.columns) == set(assets.TIMESERIES_SCHEMA)
+    assert set(table.columns) == set(TIMESERIES_SCHEMA)
     b_start, b_end = hour(HOUR_B)
     old_rows = table.filter(pl.col("timestamp") < b_start)
     new_rows = table.filter(pl.col("timestamp") >= b_start)

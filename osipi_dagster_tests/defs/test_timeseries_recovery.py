@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster_tests.conftest import DEFAULT_ARGS
@@ -43,7 +43,7 @@ CHILD = """
 import sys
 import dagster as dg
 from osipi_dagster.defs.lake.resources import LakeResource
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 
 api, lake, start, end = sys.argv[1:5]
@@ -52,7 +52,7 @@ resources = {
     "lake": LakeResource(root_uri=lake),
 }
 tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-dg.materialize([assets.pi_timeseries], resources=resources, tags=tags)
+dg.materialize([pi_timeseries], resources=resources, tags=tags)
 print("child finished the run: it was not killed in time", flush=True)
 """
 
@@ -91,7 +91,7 @@ def test_killed_run_rerun_gives_the_same_table_as_a_clean_run(
     for key in (BEFORE, AFTER):  # neighbours on both sides, in both lakes
         for lake in (killed, clean):
             assert dg.materialize(
-                [assets.pi_timeseries],
+                [pi_timeseries],
                 resources=make_resources(emulator.api, lake, **all_tags),
                 partition_key=key,
             ).success
@@ -125,11 +125,11 @@ def test_killed_run_rerun_gives_the_same_table_as_a_clean_run(
     assert stable(read_table(killed, "pi_timeseries")).equals(neighbours)
 
     rerun = dg.materialize(
-        [assets.pi_timeseries], resources=make_resources(slow.api, killed, **all_tags), tags=RANGE_TAGS
+        [pi_timeseries], resources=make_resources(slow.api, killed, **all_tags), tags=RANGE_TAGS
     )
     assert rerun.success
     reference = dg.materialize(
-        [assets.pi_timeseries], resources=make_resources(emulator.api, clean, **all_tags), tags=RANGE_TAGS
+        [pi_timeseries], resources=make_resources(emulator.api, clean, **all_tags), tags=RANGE_TAGS
     )
     assert reference.success
 
@@ -158,7 +158,7 @@ def test_lost_commit_race_is_retried_by_re_extracting(
     # replace is in flight makes hour 09's commit conflict (delta-rs: "concurrent transaction ... new data").
     hours = ("2024-05-01-09:00", "2024-05-01-10:00")
     assert dg.materialize(
-        [assets.pi_timeseries],
+        [pi_timeseries],
         resources=resources,
         tags={"dagster/asset_partition_range_start": hours[0], "dagster/asset_partition_range_end": hours[1]},
     ).success
@@ -184,7 +184,7 @@ def test_lost_commit_race_is_retried_by_re_extracting(
             yield page
 
     monkeypatch.setattr(PIWebAPIClient, "iter_recorded", racing)
-    result = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=hours[0])
+    result = dg.materialize([pi_timeseries], resources=resources, partition_key=hours[0])
     assert result.success
     md = result.asset_materializations_for_node("pi__pi_timeseries")[0].metadata
     assert len(extractions) == 2 and md["write_attempts"].value == 2
@@ -195,7 +195,7 @@ def test_lost_commit_race_is_retried_by_re_extracting(
 def test_progress_lines_carry_the_planned_page_total(emulator: Emulator, lake: Path) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
-            [assets.pi_timeseries],
+            [pi_timeseries],
             resources=make_resources(emulator.api, lake, tag_filter="*"),  # every tag: several pages
             partition_key="2024-05-01-09:00",
             instance=instance,

@@ -20,10 +20,11 @@ import pytest
 from mock_pi.archive import Archive
 from mock_pi.catalog import Catalog
 from mock_pi.config import EmulatorConfig
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.catalogue import pi_points
 from osipi_dagster.defs.pi.resources import LateDataConfig
-from osipi_dagster.defs.quality import late_data
-from osipi_dagster.defs.quality.late_data import hour_key
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
+from osipi_dagster.lib.landing import late_data, pi_name_filter_regex
+from osipi_dagster.lib.landing.late_data import hour_key
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.piwebapi import summaries as client_summaries
 from osipi_dagster_tests.conftest import DEFAULT_ARGS
@@ -47,9 +48,9 @@ def catalogue(
     tags: str = TAG_FILTER,
 ) -> list[str]:
     """Land pi_points; the web ids of the tags the tag filter `tags` selects."""
-    assert dg.materialize([assets.pi_points], resources=resources, instance=instance).success
+    assert dg.materialize([pi_points], resources=resources, instance=instance).success
     points = read_table(lake, "pi_points").filter(pl.col("is_current"))
-    chosen = points.filter(pl.col("name").str.contains(assets.pi_name_filter_regex(tags)))
+    chosen = points.filter(pl.col("name").str.contains(pi_name_filter_regex(tags)))
     return sorted(chosen["web_id"].to_list())
 
 
@@ -83,7 +84,7 @@ def test_values_on_window_ends_raise_no_alarm_and_land_once(
     assert all(n >= len(ids) for n in at_end.values()), at_end
 
     for key in HOURS:
-        result = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=key)
+        result = dg.materialize([pi_timeseries], resources=resources, partition_key=key)
         check = completeness(result)
         assert check.passed, check.metadata
         assert check.metadata["pi_count"].value == check.metadata["lake_count"].value > 0
@@ -101,7 +102,7 @@ def test_values_on_window_ends_raise_no_alarm_and_land_once(
 
     # What the old request did: plain EventWeighted over one interval also counts the 10:00 values → false alarm.
     monkeypatch.setattr(client_summaries, "HALF_OPEN_BASIS", "EventWeighted")
-    result = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=HOURS[1])
+    result = dg.materialize([pi_timeseries], resources=resources, partition_key=HOURS[1])
     check = completeness(result)
     assert not check.passed
     assert check.metadata["pi_count"].value - check.metadata["lake_count"].value == at_end[H09]
@@ -116,7 +117,7 @@ def test_backdated_insert_on_an_hour_boundary_is_repaired_and_the_audit_converge
         ids = catalogue(resources, lake, instance)
         for key in HOURS:
             assert dg.materialize(
-                [assets.pi_timeseries], resources=resources, instance=instance, partition_key=key
+                [pi_timeseries], resources=resources, instance=instance, partition_key=key
             ).success
         first = tick(instance, resources, None)
         assert first.run_requests == [] and "3 hours audited" in (first.skip_message or "")
@@ -173,7 +174,7 @@ def test_a_day_of_hourly_runs_over_scan_class_tags_raises_no_alarm_and_loses_not
     day_start = NOW - timedelta(hours=24)
     hours = [day_start + timedelta(hours=h) for h in range(24)]
     for hour in hours:
-        result = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=hour_key(hour))
+        result = dg.materialize([pi_timeseries], resources=resources, partition_key=hour_key(hour))
         check = completeness(result)
         assert check.passed, (hour, check.metadata)
         assert check.metadata["tags_compared"].value == len(ids)

@@ -15,8 +15,13 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from osipi_dagster.defs.pi import assets, jobs
-from osipi_dagster.defs.quality.late_data import REPAIR_KEY_TAG, pi_late_data_sensor
+from osipi_dagster.defs.pi import jobs
+from osipi_dagster.defs.pi.catalogue import pi_points
+from osipi_dagster.defs.pi.event_frames import event_frame_attributes, event_frames
+from osipi_dagster.defs.pi.names import REPAIR_KEY_TAG
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
+from osipi_dagster.defs.quality.late_data import pi_late_data_sensor
+from osipi_dagster.lib.landing import pi_name_filter_regex
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster.lib.piwebapi.schema import VALUES_SCHEMA
 from osipi_dagster_tests.conftest import DEFAULT_ARGS
@@ -35,7 +40,7 @@ def iso(moment: datetime) -> str:
 def tick(instance: dg.DagsterInstance, resources: dict[str, object], cursor: str | None):
     # The sensor's partitioned run requests are resolved against the jobs of a code location.
     definitions = dg.Definitions(
-        assets=[assets.pi_points, assets.pi_timeseries, assets.event_frames, assets.event_frame_attributes],
+        assets=[pi_points, pi_timeseries, event_frames, event_frame_attributes],
         jobs=[jobs.pi_timeseries_job, jobs.pi_event_frames_job],
         sensors=[pi_late_data_sensor],
         resources=resources,
@@ -49,9 +54,7 @@ def tick(instance: dg.DagsterInstance, resources: dict[str, object], cursor: str
 
 def run_request(instance: dg.DagsterInstance, resources: dict[str, object], request: dg.RunRequest) -> None:
     selection = (
-        [assets.pi_timeseries]
-        if request.job_name == "pi_timeseries_job"
-        else [assets.event_frames, assets.event_frame_attributes]
+        [pi_timeseries] if request.job_name == "pi_timeseries_job" else [event_frames, event_frame_attributes]
     )
     result = dg.materialize(
         selection,
@@ -84,13 +87,13 @@ def test_sensor_repairs_exactly_what_changed_in_pi(private: Emulator, tmp_path: 
     resources = make_resources(private.api, lake)
     admin = httpx.Client(base_url=private.root, timeout=10)
     with dg.instance_for_test() as instance:
-        assert dg.materialize([assets.pi_points], resources=resources, instance=instance).success
+        assert dg.materialize([pi_points], resources=resources, instance=instance).success
         for key in HOURS:
             assert dg.materialize(
-                [assets.pi_timeseries], resources=resources, instance=instance, partition_key=key
+                [pi_timeseries], resources=resources, instance=instance, partition_key=key
             ).success
         assert dg.materialize(
-            [assets.event_frames, assets.event_frame_attributes],
+            [event_frames, event_frame_attributes],
             resources=resources,
             instance=instance,
             partition_key=DAY,
@@ -167,7 +170,7 @@ def test_sensor_repairs_exactly_what_changed_in_pi(private: Emulator, tmp_path: 
 
         # The lake equals PI exactly for every audited hour.
         tag_ids = read_table(lake, "pi_points").filter(pl.col("is_current"))
-        tag_ids = tag_ids.filter(pl.col("name").str.contains(assets.pi_name_filter_regex(TAG_FILTER)))
+        tag_ids = tag_ids.filter(pl.col("name").str.contains(pi_name_filter_regex(TAG_FILTER)))
         expected = canonical(
             pi_values(private.api, tag_ids["web_id"].to_list(), H08, H10 + timedelta(hours=1))
         )
@@ -187,7 +190,7 @@ def test_sensor_repairs_exactly_what_changed_in_pi(private: Emulator, tmp_path: 
             e.partition: e.asset_observation_data.asset_observation.metadata
             for e in (
                 r.event_log_entry.dagster_event
-                for r in instance.fetch_observations(assets.pi_timeseries.key, limit=50).records
+                for r in instance.fetch_observations(pi_timeseries.key, limit=50).records
             )
             if "rows_inserted" in e.asset_observation_data.asset_observation.metadata
         }
@@ -227,7 +230,7 @@ def test_in_progress_event_frames_are_rechecked_whatever_their_age(
     with dg.DagsterInstance.ephemeral() as instance:
         for day in (old_day, new_day):
             assert dg.materialize(
-                [assets.event_frames], resources=resources, instance=instance, partition_key=day
+                [event_frames], resources=resources, instance=instance, partition_key=day
             ).success
         frames = read_table(lake, "event_frames")
         old = frames.filter((pl.col("date") == datetime(2024, 4, 1).date()) & ~pl.col("in_progress"))

@@ -7,7 +7,8 @@ import time
 
 import dagster as dg
 
-from osipi_dagster.defs.quality.late_data import REPAIR_KEY_TAG, settle
+from osipi_dagster.defs.pi.names import REPAIR_KEY_TAG
+from osipi_dagster.defs.quality.late_data import settle
 
 # The tag Dagster puts on a failed run when run retries are enabled: whether its daemon will retry it.
 WILL_RETRY_TAG = "dagster/will_retry"

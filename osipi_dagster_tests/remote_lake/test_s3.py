@@ -17,8 +17,9 @@ import polars as pl
 import pytest
 
 from osipi_dagster.defs.lake.resources import LakeResource
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.catalogue import pi_points
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster_tests.emulator import Emulator, free_port, stop_process
 
 HOUR = "2024-05-01-09:00"
@@ -63,10 +64,10 @@ def test_assets_land_in_s3_and_reruns_stay_idempotent(emulator: Emulator, s3_end
         "pi": PIWebAPIResource(pi_web_api_url=emulator.api, tag_filter="U1*"),
         "lake": LakeResource(root_uri="s3://lake-bucket/osipi", storage_options_json=json.dumps(options)),
     }
-    catalogue = dg.materialize([assets.pi_points], resources=resources)
+    catalogue = dg.materialize([pi_points], resources=resources)
     assert catalogue.success
-    first = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=HOUR)
-    again = dg.materialize([assets.pi_timeseries], resources=resources, partition_key=HOUR)
+    first = dg.materialize([pi_timeseries], resources=resources, partition_key=HOUR)
+    again = dg.materialize([pi_timeseries], resources=resources, partition_key=HOUR)
     assert first.success and again.success
 
     points = pl.read_delta("s3://lake-bucket/osipi/pi_points", storage_options=options)

@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 
 from osipi_dagster.defs.lake.resources import LakeResource
-from osipi_dagster.defs.pi.assets import pi_points, pi_timeseries
+from osipi_dagster.defs.pi.catalogue import pi_points
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster.defs.streaming.assets import pi_timeseries_stream
 from osipi_dagster.defs.streaming.resources import SpoolResource
 from osipi_dagster.defs.streaming.sensors import (

@@ -7,16 +7,14 @@ import dagster as dg
 from pydantic import Field
 
 from osipi_dagster.defs.lake.resources import LakeResource
+from osipi_dagster.defs.pi.names import asset_key
+from osipi_dagster.lib.landing.tables import TABLES, TIMESERIES_TABLE
 
 # table -> z-order columns. Time series are read per tag and time range, so clustering on (web_id, timestamp) lets
 # readers skip most files; the small dimension and event tables only need their small files compacted.
 MAINTAINED_TABLES: dict[str, list[str]] = {
-    "pi_timeseries": ["web_id", "timestamp"],
-    "pi_points": [],
-    "af_elements": [],
-    "af_attributes": [],
-    "event_frames": [],
-    "event_frame_attributes": [],
+    TIMESERIES_TABLE: ["web_id", "timestamp"],
+    **{table: [] for table in TABLES if table != TIMESERIES_TABLE},
 }
 # A week of time travel: a rerun or a reader that started before the vacuum still finds its files.
 RETENTION_HOURS = 168
@@ -62,9 +60,7 @@ def maintain_lake_tables(
         summary[table] = figures
         context.log.info(f"{table}: {figures}")
         context.log_event(
-            dg.AssetObservation(
-                asset_key=dg.AssetKey(["pi", table]), metadata={"maintenance": "weekly", **figures}
-            )
+            dg.AssetObservation(asset_key=asset_key(table), metadata={"maintenance": "weekly", **figures})
         )
     return summary
 

@@ -7,21 +7,22 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from osipi_dagster.defs.pi.names import ATTRIBUTES_KEY, ELEMENTS_KEY, POINTS_KEY, TIMESERIES_KEY
 from osipi_dagster.lib.quality import DuplicateKeyError, WindowProfile
 
 POINTS_UNIQUE_WEB_ID = dg.AssetCheckSpec(
     "unique_web_id",
-    asset=dg.AssetKey(["pi", "pi_points"]),
+    asset=POINTS_KEY,
     description="Every PI point appears once in the catalogue snapshot (WebIDs are unique across data servers).",
 )
 ELEMENTS_TREE_COMPLETE = dg.AssetCheckSpec(
     "tree_complete",
-    asset=dg.AssetKey(["pi", "af_elements"]),
+    asset=ELEMENTS_KEY,
     description="Every element's parent is in the snapshot, so the hierarchy can be walked from the roots.",
 )
 ATTRIBUTES_POINTS_RESOLVED = dg.AssetCheckSpec(
     "pi_points_resolved",
-    asset=dg.AssetKey(["pi", "af_attributes"]),
+    asset=ATTRIBUTES_KEY,
     description="Every attribute with a PI Point data reference resolved to a PI point WebID.",
 )
 
@@ -66,9 +67,9 @@ def points_resolved(spec: dg.AssetCheckSpec, frame: pl.DataFrame) -> dg.AssetChe
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# pi_timeseries: one window's quality, computed while it streams in (thresholds: OSIPI_QUALITY_*, docs/quality.md)
+# pi_timeseries: one window's quality, computed while it streams in (thresholds: the pi resource's `quality`,
+# OSIPI_QUALITY_*; docs/quality.md)
 
-TIMESERIES_KEY = dg.AssetKey(["pi", "pi_timeseries"])
 WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 
 

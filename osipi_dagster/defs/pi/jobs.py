@@ -7,31 +7,40 @@ from __future__ import annotations
 
 import dagster as dg
 
-CATALOGUE = dg.AssetSelection.assets(
-    dg.AssetKey(["pi", "pi_points"]), dg.AssetKey(["pi", "af_elements"]), dg.AssetKey(["pi", "af_attributes"])
+from osipi_dagster.defs.pi.names import (
+    ATTRIBUTES_KEY,
+    CATALOGUE_JOB,
+    EF_ATTRIBUTES_KEY,
+    ELEMENTS_KEY,
+    EVENT_FRAMES_JOB,
+    EVENT_FRAMES_KEY,
+    INGEST_JOB,
+    POINTS_KEY,
+    TIMESERIES_JOB,
+    TIMESERIES_KEY,
 )
-TIMESERIES = dg.AssetSelection.assets(dg.AssetKey(["pi", "pi_timeseries"]))
-EVENT_FRAMES = dg.AssetSelection.assets(
-    dg.AssetKey(["pi", "event_frames"]), dg.AssetKey(["pi", "event_frame_attributes"])
-)
+
+CATALOGUE = dg.AssetSelection.assets(POINTS_KEY, ELEMENTS_KEY, ATTRIBUTES_KEY)
+TIMESERIES = dg.AssetSelection.assets(TIMESERIES_KEY)
+EVENT_FRAMES = dg.AssetSelection.assets(EVENT_FRAMES_KEY, EF_ATTRIBUTES_KEY)
 
 # The main job: catalogue + AF snapshots, then the hour of recorded values (which reads the fresh catalogue).
 # Event frames are daily-partitioned; Dagster refuses hourly and daily assets in one job, so they have their own.
 pi_ingest_job = dg.define_asset_job(
-    "pi_ingest_job",
+    INGEST_JOB,
     selection=CATALOGUE | TIMESERIES,
     description="PI catalogue, AF hierarchy and one hour (or a range of hours) of recorded values.",
 )
 pi_catalogue_job = dg.define_asset_job(
-    "pi_catalogue_job",
+    CATALOGUE_JOB,
     selection=CATALOGUE,
     description="Daily snapshot of the PI catalogue and AF hierarchy.",
 )
 pi_timeseries_job = dg.define_asset_job(
-    "pi_timeseries_job", selection=TIMESERIES, description="Recorded values for UTC hours."
+    TIMESERIES_JOB, selection=TIMESERIES, description="Recorded values for UTC hours."
 )
 pi_event_frames_job = dg.define_asset_job(
-    "pi_event_frames_job",
+    EVENT_FRAMES_JOB,
     selection=EVENT_FRAMES,
     description="Event frames and their captured attribute values for UTC days.",
 )

@@ -1,19 +1,19 @@
-"""What PI assets tell the Dagster UI: materialization metadata and structured progress lines in run logs.
+"""What PI assets tell the Dagster UI: materialization metadata, write figures, and failures the operator fixes.
 
 Metadata is built from what the asset already holds in memory, so reporting never re-reads a table.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import dagster as dg
 import polars as pl
 
-from osipi_dagster.lib.lake import DeltaTableRef
+from osipi_dagster.lib.lake import DeltaTableRef, WriteResult
+from osipi_dagster.lib.landing import LandingError
 
 PREVIEW_ROWS = 5
 
@@ -62,53 +62,6 @@ def table_metadata(
     }
 
 
-@dataclass
-class Progress:
-    """Counts pages and rows flowing through a stream and logs a progress line at most every `every_s`.
-
-    Long partitions (hours of 10k tags) otherwise look stuck in the UI; the rate lets an operator estimate the end.
-    """
-
-    log: Callable[[str], None]
-    label: str
-    total_pages: int | None = None
-    every_s: float = 10.0
-    pages: int = 0
-    rows: int = 0
-    started: float = field(default_factory=time.monotonic)
-    _last_log: float = field(default_factory=time.monotonic)
-
-    @property
-    def elapsed_s(self) -> float:
-        return max(time.monotonic() - self.started, 1e-9)
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.elapsed_s
-
-    def restart(self, total_pages: int | None) -> None:
-        """Start counting again (a retried stream after a lost commit race re-reads every page)."""
-        self.total_pages, self.pages, self.rows = total_pages, 0, 0
-        self.started = self._last_log = time.monotonic()
-
-    def track(self, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-        for frame in frames:
-            self.pages += 1
-            self.rows += frame.height
-            now = time.monotonic()
-            if now - self._last_log >= self.every_s:
-                self._last_log = now
-                self.log(self.line())
-            yield frame
-
-    def line(self) -> str:
-        pages = f"{self.pages}/{self.total_pages}" if self.total_pages else str(self.pages)
-        return (
-            f"{self.label}: pages {pages}, rows {self.rows:,}, {self.rate:,.0f} rows/s, "
-            f"elapsed {self.elapsed_s:.1f} s"
-        )
-
-
 def time_range(first: datetime | None, last: datetime | None) -> dict[str, object]:
     """Earliest/latest event time landed, as UI timestamps (absent when nothing landed)."""
     if first is None or last is None:
@@ -117,3 +70,43 @@ def time_range(first: datetime | None, last: datetime | None) -> dict[str, objec
         "first_timestamp": dg.MetadataValue.timestamp(first),
         "last_timestamp": dg.MetadataValue.timestamp(last),
     }
+
+
+def write_result_metadata(result: WriteResult) -> dict[str, object]:
+    """The lake writer's figures for this commit."""
+    out: dict[str, object] = {
+        "delta_version": result.version if result.version is not None else "unchanged",
+        "rows_written": result.rows_written,
+        "files_added": result.files_added,
+        "files_removed": result.files_removed,
+        "write_duration_s": round(result.duration_s, 3),
+        "write_attempts": result.attempts,
+    }
+    if result.rows_deleted is not None:
+        out["rows_deleted"] = result.rows_deleted
+    for name in ("inserted", "changed", "deleted", "unchanged"):
+        if name in result.metrics:
+            out[f"scd2_{name}"] = int(result.metrics[name])
+    return out
+
+
+def total_rows(ref: DeltaTableRef, fallback: int) -> int:
+    """Rows of the whole table from the Delta log (no data file is read), for `dagster/row_count` of partitioned
+    assets; `fallback` (the rows of this window) when the log carries no counts."""
+    rows = ref.table_stats().get("rows")
+    return int(rows) if rows is not None else fallback
+
+
+def figures(values: dict[str, object]) -> dict[str, object]:
+    """Plain figures as metadata: dicts shown as JSON, the rest as they are."""
+    return {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """A `LandingError` (a name PI does not know, an upstream table not written yet) fails the step with its message
+    as the failure's description, not as a stack trace: it is the operator's to fix."""
+    try:
+        yield
+    except LandingError as err:
+        raise dg.Failure(str(err)) from err

@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.names import TIMESERIES_KEY, asset_key
+from osipi_dagster.lib.landing.tables import TABLES
 
-# Every asset that reports dagster/column_schema. A changed schema is WARN: additive evolution is legitimate
+# Every PI asset reports dagster/column_schema. A changed schema is WARN: additive evolution is legitimate
 # (the writer merges columns), but consumers should hear about it.
-SCHEMA_CHECKED = [
-    assets.pi_points,
-    assets.af_elements,
-    assets.af_attributes,
-    assets.event_frames,
-    assets.event_frame_attributes,
-    assets.pi_timeseries,
-]
+SCHEMA_CHECKED = [asset_key(table) for table in TABLES]
 schema_change_checks = dg.build_column_schema_change_checks(
     assets=SCHEMA_CHECKED, severity=dg.AssetCheckSeverity.WARN
 )
@@ -27,7 +21,7 @@ schema_change_checks = dg.build_column_schema_change_checks(
 # specific latest closed hour, so a backfill of old hours cannot make a stalled hourly feed look fresh.
 TIMESERIES_DEADLINE_CRON = "40 * * * *"
 timeseries_freshness_checks = dg.build_time_partition_freshness_checks(
-    assets=[assets.pi_timeseries],
+    assets=[TIMESERIES_KEY],
     deadline_cron=TIMESERIES_DEADLINE_CRON,
     timezone="UTC",
     severity=dg.AssetCheckSeverity.ERROR,

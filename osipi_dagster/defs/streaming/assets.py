@@ -9,8 +9,8 @@ import dagster as dg
 
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.streaming.resources import SpoolResource
+from osipi_dagster.lib.landing.tables import TIMESERIES_TABLE
 from osipi_dagster.lib.streaming import STREAMED_SCHEMA, land_segments
-from osipi_dagster.lib.streaming.landing import TIMESERIES_TABLE
 
 STREAM_KEY = dg.AssetKey(["pi", "pi_timeseries_stream"])
 # Listener counters surfaced with every batch (cumulative since the listener process started).

@@ -1,0 +1,97 @@
+"""The event-frame assets: frames of the configured AF databases by the UTC day they start, and their captured
+attribute values, each day replaced in one Delta commit.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from osipi_dagster.defs.lake.resources import LakeResource
+from osipi_dagster.defs.pi.names import EVENT_FRAMES_KEY
+from osipi_dagster.defs.pi.partitions import window
+from osipi_dagster.defs.pi.reporting import (
+    failures,
+    table_metadata,
+    time_range,
+    total_rows,
+    write_result_metadata,
+)
+from osipi_dagster.defs.pi.resources import PIWebAPIResource
+from osipi_dagster.defs.pi.specs import DAILY_ASSET, DAILY_FRESHNESS
+from osipi_dagster.lib.landing.event_frames import (
+    frames_in_lake,
+    read_event_frame_attributes,
+    read_event_frames,
+)
+from osipi_dagster.lib.landing.tables import EF_ATTRIBUTES_TABLE, EVENT_FRAMES_TABLE
+
+
+@dg.asset(
+    **DAILY_ASSET,
+    freshness_policy=DAILY_FRESHNESS,
+    description="Event frames of the configured AF databases that start in the partition's UTC day; "
+    "in-progress frames have end null and in_progress true until a later run closes them.",
+)
+def event_frames(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    start, end = window(context)
+    settings = pi.settings()
+    ingested_at = datetime.now(UTC)
+    with failures():
+        (frame, databases), calls = pi.read(
+            lambda client: read_event_frames(client, settings.af_databases, start, end, ingested_at)
+        )
+    ref = lake.get_lake().table(EVENT_FRAMES_TABLE)
+    result = ref.replace_window([frame], column="start", start=start, end=end, partition_by=["date"])
+    in_progress = int(frame["in_progress"].sum())
+    context.log.info(
+        f"event_frames {start:%Y-%m-%d}..{end:%Y-%m-%d}: {frame.height} frames, {in_progress} in progress"
+    )
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            ref=ref,
+            row_count=total_rows(ref, frame.height),
+            preview=frame,
+            **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
+            http_calls=calls,
+            event_frames=frame.height,
+            in_progress=in_progress,
+            databases=databases,
+            **time_range(frame["start"].min(), frame["start"].max()),  # type: ignore[arg-type]
+            **write_result_metadata(result),
+        )
+    )
+
+
+@dg.asset(
+    **DAILY_ASSET,
+    deps=[EVENT_FRAMES_KEY],
+    freshness_policy=DAILY_FRESHNESS,
+    description="Attributes of the partition's event frames with their captured values.",
+)
+def event_frame_attributes(
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    start, end = window(context)
+    the_lake = lake.get_lake()
+    with failures():
+        frames = frames_in_lake(the_lake, start, end)
+    ingested_at = datetime.now(UTC)
+    frame, calls = pi.read(lambda client: read_event_frame_attributes(client, frames, ingested_at))
+    ref = the_lake.table(EF_ATTRIBUTES_TABLE)
+    result = ref.replace_window(
+        [frame], column="event_frame_start", start=start, end=end, partition_by=["date"]
+    )
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            ref=ref,
+            row_count=total_rows(ref, frame.height),
+            preview=frame,
+            **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
+            http_calls=calls,
+            event_frames=frames.height,
+            attributes=frame.height,
+            **write_result_metadata(result),
+        )
+    )
