@@ -15,6 +15,8 @@ import dagster as dg
 import httpx
 import polars as pl
 import pytest
+from dagster_deltalake import S3Config
+from dagster_deltalake.config import ClientConfig as DeltaClientConfig
 
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.catalogue import pi_points
@@ -77,3 +79,30 @@ def test_assets_land_in_s3_and_reruns_stay_idempotent(emulator: Emulator, s3_end
     assert values.height == landed > 0  # the rerun replaced the hour instead of appending to it
     assert values.select("web_id", "timestamp", "ordinal").is_duplicated().sum() == 0
     assert set(values["tag"].unique()) <= set(points["name"])
+
+
+def test_typed_storage_config_reaches_s3(emulator: Emulator, s3_endpoint: str) -> None:
+    """The same lake through dagster-deltalake's typed S3Config (what the UI shows), the secret key an EnvVar."""
+    lake = LakeResource(
+        root_uri="s3://lake-bucket/typed",
+        storage=S3Config(
+            access_key_id="test",
+            secret_access_key=dg.EnvVar("OSIPI_TEST_S3_SECRET"),
+            region="us-east-1",
+            endpoint=s3_endpoint,
+            allow_unsafe_rename=True,  # single writer, as above
+        ),
+        client_options=DeltaClientConfig(allow_http=True),
+    )
+    resources = {"pi": PIWebAPIResource(pi_web_api_url=emulator.api, tag_filter="U1*"), "lake": lake}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OSIPI_TEST_S3_SECRET", "test")
+        assert dg.materialize([pi_points], resources=resources).success
+    options = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    assert pl.read_delta("s3://lake-bucket/typed/pi_points", storage_options=options).height == 500
