@@ -1,4 +1,5 @@
-"""Test helpers for streaming: a loopback TCP proxy that can drop or stall connections, and lake-vs-PI comparison.
+"""Test helpers for streaming: a loopback TCP proxy that can drop or stall connections, lake-vs-PI comparison, and
+the real processes (listener, lander, Dagster daemon) with their commands.
 
 The proxy stands between the listener and a real emulator so socket drops and half-open connections are real.
 """
@@ -6,7 +7,12 @@ The proxy stands between the listener and a real emulator so socket drops and ha
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 import deltalake
+import orjson
 import polars as pl
 
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
@@ -132,3 +139,91 @@ def assert_lake_equals_pi(lake: pl.DataFrame, pi: pl.DataFrame, after: datetime,
     )
     assert extra.height == 0, f"{extra.height} lake values PI does not have, e.g. {extra.head(5)}"
     assert got.equals(want), "same keys but different values between the lake and PI"
+
+
+# -- real processes: listener, lander, Dagster daemon ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stream_cmd(command: str, spool: Path, *args: str) -> list[str]:
+    """`python -m osipi_dagster.lib.streaming <command> --spool DIR ...` with a free health port."""
+    return [
+        sys.executable,
+        "-m",
+        "osipi_dagster.lib.streaming",
+        command,
+        "--spool",
+        str(spool),
+        "--health-address",
+        "127.0.0.1:0",
+        "--log-level",
+        "WARNING",
+        *args,
+    ]
+
+
+class Processes:
+    """Processes a test starts (each in its own session); `stop()` ends what is still running, by PID/group."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, cmd: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, **kwargs)  # type: ignore[call-overload]
+        self.started.append(proc)
+        return proc
+
+    @staticmethod
+    def kill9(proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the process and everything in its session (a daemon's code server and runs too)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(20)
+
+    def stop(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever the process group still holds
+            if proc.poll() is None:
+                proc.wait(10)
+
+
+def dagster_env(home: Path, **env: str) -> dict[str, str]:
+    """Environment of a Dagster daemon on a scratch DAGSTER_HOME with the project's dagster.yaml."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "DAGSTER_HOME": str(home), **env}
+
+
+def start_sensor(name: str, env: dict[str, str]) -> None:
+    """Turn a sensor on in the instance (the same command an operator runs once per deployment)."""
+    bin_dir = Path(sys.executable).parent
+    subprocess.run(
+        [str(bin_dir / "dagster"), "sensor", "start", name, "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+
+
+def daemon_cmd() -> list[str]:
+    bin_dir = Path(sys.executable).parent
+    return [str(bin_dir / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")]
+
+
+def lander_commits(lake: Path, table: str = "pi_timeseries") -> dict[int, dict[str, object]]:
+    """Delta version → the lander's report, for every lander commit (read with deltalake itself)."""
+    from osipi_dagster.lib.streaming.landing import REPORT_KEY
+
+    if not deltalake.DeltaTable.is_deltatable(str(lake / table)):
+        return {}
+    history = deltalake.DeltaTable(str(lake / table)).history()
+    return {int(h["version"]): orjson.loads(h[REPORT_KEY]) for h in history if h.get(REPORT_KEY)}
