@@ -5,6 +5,7 @@ attribute values, each day replaced in one Delta commit.
 from datetime import UTC, datetime
 
 import dagster as dg
+import polars as pl
 
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.names import EVENT_FRAMES_KEY
@@ -18,6 +19,7 @@ from osipi_dagster.defs.pi.reporting import (
 )
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 from osipi_dagster.defs.pi.specs import DAILY_ASSET, DAILY_FRESHNESS
+from osipi_dagster.lib.lake import DeltaTableRef
 from osipi_dagster.lib.landing.event_frames import (
     frames_in_lake,
     read_event_frame_attributes,
@@ -42,26 +44,23 @@ def event_frames(
         (frame, databases), calls = pi.read(
             lambda client: read_event_frames(client, settings.af_databases, start, end, ingested_at)
         )
-    ref = lake.get_lake().table(EVENT_FRAMES_TABLE)
-    result = ref.replace_window([frame], column="start", start=start, end=end, partition_by=["date"])
     in_progress = int(frame["in_progress"].sum())
+    result = land_day(
+        lake.get_lake().table(EVENT_FRAMES_TABLE),
+        frame,
+        "start",
+        start,
+        end,
+        calls,
+        event_frames=frame.height,
+        in_progress=in_progress,
+        databases=databases,
+        **time_range(frame["start"].min(), frame["start"].max()),  # type: ignore[arg-type]
+    )
     context.log.info(
         f"event_frames {start:%Y-%m-%d}..{end:%Y-%m-%d}: {frame.height} frames, {in_progress} in progress"
     )
-    return dg.MaterializeResult(
-        metadata=table_metadata(
-            ref=ref,
-            row_count=total_rows(ref, frame.height),
-            preview=frame,
-            **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
-            http_calls=calls,
-            event_frames=frame.height,
-            in_progress=in_progress,
-            databases=databases,
-            **time_range(frame["start"].min(), frame["start"].max()),  # type: ignore[arg-type]
-            **write_result_metadata(result),
-        )
-    )
+    return result
 
 
 @dg.asset(
@@ -79,10 +78,29 @@ def event_frame_attributes(
         frames = frames_in_lake(the_lake, start, end)
     ingested_at = datetime.now(UTC)
     frame, calls = pi.read(lambda client: read_event_frame_attributes(client, frames, ingested_at))
-    ref = the_lake.table(EF_ATTRIBUTES_TABLE)
-    result = ref.replace_window(
-        [frame], column="event_frame_start", start=start, end=end, partition_by=["date"]
+    return land_day(
+        the_lake.table(EF_ATTRIBUTES_TABLE),
+        frame,
+        "event_frame_start",
+        start,
+        end,
+        calls,
+        event_frames=frames.height,
+        attributes=frame.height,
     )
+
+
+def land_day(
+    ref: DeltaTableRef,
+    frame: pl.DataFrame,
+    column: str,
+    start: datetime,
+    end: datetime,
+    calls: int,
+    **figures: object,
+) -> dg.MaterializeResult:
+    """Replace the day [start, end) of `ref` (by `column`) with `frame` in one Delta commit, and describe it."""
+    result = ref.replace_window([frame], column=column, start=start, end=end, partition_by=["date"])
     return dg.MaterializeResult(
         metadata=table_metadata(
             ref=ref,
@@ -90,8 +108,7 @@ def event_frame_attributes(
             preview=frame,
             **{"dagster/partition_row_count": dg.MetadataValue.int(frame.height)},
             http_calls=calls,
-            event_frames=frames.height,
-            attributes=frame.height,
+            **figures,
             **write_result_metadata(result),
         )
     )
