@@ -164,6 +164,11 @@ def end_value(state: EmulatorState, src: StreamSource) -> Values:
     return snap if len(snap) else no_data(src.point, state.clock.now_us())
 
 
+def recorded_at_times(state: EmulatorState, src: StreamSource, times: list[int], mode: str) -> Values:
+    """GetRecordedAtTimes: one value per requested time, in the given order, each as `recorded_at_time` picks it."""
+    return Values.concat([recorded_at_time(state, src, t, mode).take(slice(0, 1)) for t in times])
+
+
 def recorded_at_time(state: EmulatorState, src: StreamSource, at: int, mode: str) -> Values:
     archive = state.archive
     point = src.point

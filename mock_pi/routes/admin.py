@@ -70,7 +70,7 @@ def _items(body: Any) -> list[Any]:
 
 async def _edit(request: Request, mode: str) -> Response:
     state = state_of(request)
-    src = resolve(state, request.path_params["web_id"])
+    src = resolve(state, request.path_params["web_id"], write=True)
     items = _items(await _body(request))
     now = state.clock.now_us()
     events = [parse_event(src.point, item, now, f"Item {i}") for i, item in enumerate(items)]
@@ -92,7 +92,7 @@ async def replace(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     state = state_of(request)
-    src = resolve(state, request.path_params["web_id"])
+    src = resolve(state, request.path_params["web_id"], write=True)
     body = await _body(request)
     stamps = _get(body, "Timestamps") if isinstance(body, dict) else body
     if not isinstance(stamps, list):

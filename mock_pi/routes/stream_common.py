@@ -9,8 +9,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mock_pi.af import Attribute
 from mock_pi.archive import Values
-from mock_pi.engine import Engine, no_data
+from mock_pi.engine import Engine, no_data, too_many
 from mock_pi.http import JSON_TYPE, PIHTTPError, Query, base_url
 from mock_pi.pitime import parse_interval, parse_time
 from mock_pi.state import EmulatorState, StreamSource
@@ -29,13 +30,35 @@ def state_of(request: Request) -> EmulatorState:
     return request.app.state.emulator
 
 
-def resolve(state: EmulatorState, web_id: str) -> StreamSource:
+def resolve(state: EmulatorState, web_id: str, *, write: bool = False) -> StreamSource:
+    """The stream a WebId names: 404 when unknown; an AF attribute with no data reference is not a stream (PI Web
+    API reference, topics/stream.html), so reading it as one is a 409 (the data reference does not support the
+    method), and writing it (an AF change) a 400 as other unimplemented AF writes."""
     src = state.stream_source(web_id)
-    if src is None:
+    if src is not None:
+        return src
+    attr = static_attribute(state, web_id)
+    if attr is None:
         raise PIHTTPError(
             404, f"Unknown or invalid WebID '{web_id}': no PI point or PI Point attribute found."
         )
-    return src
+    if write:
+        raise PIHTTPError(
+            400,
+            f"The attribute '{attr.path}' has no data reference: writing its value changes the AF model, which "
+            "this emulator does not implement.",
+        )
+    raise PIHTTPError(
+        409,
+        f"The attribute '{attr.path}' has no data reference, so it is not a stream and does not support this "
+        "method; read its static value with attributes/{webId}/value.",
+    )
+
+
+def static_attribute(state: EmulatorState, web_id: str) -> Attribute | None:
+    """The AF attribute a WebId names when it has no data reference (a static value), else None."""
+    attr = state.af.attribute(web_id)
+    return attr if attr is not None and attr.point is None else None
 
 
 def time_param(q: Query, name: str, default: str, now_us: int) -> int:
@@ -47,6 +70,60 @@ def time_param(q: Query, name: str, default: str, now_us: int) -> int:
         raise PIHTTPError(
             400, f"The time string '{text}' given for '{name}' is not a valid PI time."
         ) from None
+
+
+def times_param(q: Query, now_us: int, limit: int) -> list[int]:
+    """The repeated `time` parameter of the …AtTimes calls (at least one; an empty one is '*'), in the order
+    `sortOrder` asks (Ascending by default); duplicates are kept, one value each."""
+    raw = q.get_all("time")
+    if not raw:
+        raise PIHTTPError(400, "At least one 'time' parameter is required.")
+    if len(raw) > limit:
+        raise too_many(limit)
+    zone = q.get("timeZone") or "UTC"
+    times = []
+    for text in raw:
+        try:
+            times.append(parse_time(text or "*", now_us, zone))
+        except ValueError:
+            raise PIHTTPError(
+                400, f"The time string '{text}' given for 'time' is not a valid PI time."
+            ) from None
+    return sorted(times, reverse=sort_order_param(q) == "Descending")
+
+
+def sort_order_param(q: Query) -> str:
+    order = q.get("sortOrder") or "Ascending"
+    for option in ("Ascending", "Descending"):
+        if order.lower() == option.lower():
+            return option
+    raise PIHTTPError(400, f"The sortOrder '{order}' is not valid (use Ascending or Descending).")
+
+
+def desired_units(state: EmulatorState, src: StreamSource, q: Query) -> None:
+    """`desiredUnits`: PI forbids it on a point (points have no unit of measure); on an attribute the emulator
+    accepts the attribute's own units (abbreviation or name) and answers 400 for a conversion it does not do."""
+    raw = q.get("desiredUnits")
+    if not raw:
+        return
+    if is_point_stream(src):
+        raise PIHTTPError(
+            400,
+            f"desiredUnits may not be specified for '{src.name}': it is a PI point, which has no unit of measure.",
+        )
+    attr = state.af.attribute(src.web_id)
+    own = {src.units.lower()} | ({attr.units_name.lower()} if attr is not None and attr.units_name else set())
+    if raw.strip().lower() not in own:
+        raise PIHTTPError(
+            400,
+            f"desiredUnits '{raw}': unit conversion is not implemented by this emulator; leave it out or ask for "
+            f"the attribute's own units '{src.units}'.",
+        )
+
+
+def include_filtered_param(q: Query) -> None:
+    """`includeFilteredValues` only matters with a filterExpression (refused); it is validated."""
+    q.get_bool("includeFilteredValues", False)
 
 
 def time_range(q: Query, now_us: int, src: StreamSource | None = None) -> tuple[int, int]:
@@ -211,11 +288,11 @@ def summary_body(state: EmulatorState, src: StreamSource, q: Query) -> list[dict
     )
 
 
+def is_point_stream(src: StreamSource) -> bool:
+    return src.point.web_id == src.web_id or src.web_id.startswith(("I1DP", "P1DP"))
+
+
 def stream_links(request: Request, src: StreamSource) -> dict[str, str]:
     base = base_url(request)
-    kind = (
-        "points"
-        if src.point.web_id == src.web_id or src.web_id.startswith(("I1DP", "P1DP"))
-        else "attributes"
-    )
+    kind = "points" if is_point_stream(src) else "attributes"
     return {"Source": f"{base}/{kind}/{src.web_id}"}

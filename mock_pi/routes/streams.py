@@ -1,7 +1,10 @@
-"""Stream controller: recorded, interpolated, plot, summary, value, end, recordedattime, and value writes.
+"""Stream controller: recorded, interpolated, interpolatedattimes, plot, summary, value, end, recordedattime,
+recordedattimes, and value writes.
 
-A stream WebId is a PI point or an AF attribute with a PI Point data reference. Reads go through `mock_pi.engine`,
-writes through `mock_pi.writes`; parameters and helpers shared with stream sets are in `stream_common.py`.
+A stream WebId is a PI point or an AF attribute with a PI Point data reference; an attribute with no data reference
+is not a stream (409), though `value` answers its static value as AFAttribute.GetValue does. Reads go through
+`mock_pi.engine`, writes through `mock_pi.writes`; parameters and helpers shared with stream sets are in
+`stream_common.py`.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_pi.archive import Values
-from mock_pi.engine import Engine, end_value, recorded_at_time, too_many
+from mock_pi.engine import Engine, end_value, recorded_at_time, recorded_at_times, too_many
 from mock_pi.http import PIHTTPError, Query, json_response
 from mock_pi.metrics import count_values
+from mock_pi.routes.af_common import static_timed_value
 from mock_pi.routes.stream_common import (
     boundary_param,
+    desired_units,
+    include_filtered_param,
     interval_param,
     json_body,
     max_count_param,
@@ -24,9 +30,11 @@ from mock_pi.routes.stream_common import (
     reject_unsupported,
     resolve,
     state_of,
+    static_attribute,
     summary_body,
     time_param,
     time_range,
+    times_param,
     value_at,
     write_options,
 )
@@ -89,6 +97,30 @@ def get_interpolated(request: Request) -> Response:
     return raw_json(values_envelope(vals, src, FieldSelector(q.get("selectedFields"))))
 
 
+def get_interpolated_at_times(request: Request) -> Response:
+    """GetInterpolatedAtTimes: an interpolated value at each requested `time`, sorted by `sortOrder`."""
+    state = state_of(request)
+    q = Query.of(request)
+    reject_unsupported(q)
+    include_filtered_param(q)
+    src = resolve(state, request.path_params["web_id"])
+    desired_units(state, src, q)
+    times = times_param(q, state.clock.now_us(), state.config.max_returned_items)
+    vals = Engine(state).interpolated(src.point, times)
+    return raw_json(values_envelope(vals, src, FieldSelector(q.get("selectedFields"))))
+
+
+def get_recorded_at_times(request: Request) -> Response:
+    """GetRecordedAtTimes: the recorded value `retrievalMode` picks at each requested `time`, sorted by `sortOrder`."""
+    state = state_of(request)
+    q = Query.of(request)
+    src = resolve(state, request.path_params["web_id"])
+    desired_units(state, src, q)
+    times = times_param(q, state.clock.now_us(), state.config.max_returned_items)
+    vals = recorded_at_times(state, src, times, q.get("retrievalMode") or "Auto")
+    return raw_json(values_envelope(vals, src, FieldSelector(q.get("selectedFields"))))
+
+
 def get_plot(request: Request) -> Response:
     state = state_of(request)
     q = Query.of(request)
@@ -115,6 +147,12 @@ def get_summary(request: Request) -> Response:
 def get_value(request: Request) -> Response:
     state = state_of(request)
     q = Query.of(request)
+    attr = static_attribute(state, request.path_params["web_id"])
+    if attr is not None:
+        # Not a stream, but AFAttribute.GetValue answers a static value at any time: the same as attributes/…/value.
+        if q.get("time"):
+            time_param(q, "time", "*", state.clock.now_us())
+        return json_response(FieldSelector(q.get("selectedFields")).apply(static_timed_value(attr)))
     src = resolve(state, request.path_params["web_id"])
     return single_value(value_at(state, src, q), src, FieldSelector(q.get("selectedFields")))
 
@@ -140,7 +178,7 @@ def get_recorded_at_time(request: Request) -> Response:
 async def post_value(request: Request) -> Response:
     state = state_of(request)
     q = Query.of(request)
-    src = resolve(state, request.path_params["web_id"])
+    src = resolve(state, request.path_params["web_id"], write=True)
     option, status = write_options(q)
     body = await json_body(request)
     ts, event = parse_event(src.point, body, state.clock.now_us(), "Value")
@@ -151,7 +189,7 @@ async def post_value(request: Request) -> Response:
 async def post_recorded(request: Request) -> Response:
     state = state_of(request)
     q = Query.of(request)
-    src = resolve(state, request.path_params["web_id"])
+    src = resolve(state, request.path_params["web_id"], write=True)
     option, status = write_options(q)
     body = await json_body(request)
     if not isinstance(body, list):
@@ -167,10 +205,12 @@ ROUTES: list[BaseRoute] = [
     Route("/piwebapi/streams/{web_id}/recorded", get_recorded, methods=["GET"]),
     Route("/piwebapi/streams/{web_id}/recorded", post_recorded, methods=["POST"]),
     Route("/piwebapi/streams/{web_id}/interpolated", get_interpolated, methods=["GET"]),
+    Route("/piwebapi/streams/{web_id}/interpolatedattimes", get_interpolated_at_times, methods=["GET"]),
     Route("/piwebapi/streams/{web_id}/plot", get_plot, methods=["GET"]),
     Route("/piwebapi/streams/{web_id}/summary", get_summary, methods=["GET"]),
     Route("/piwebapi/streams/{web_id}/value", get_value, methods=["GET"]),
     Route("/piwebapi/streams/{web_id}/value", post_value, methods=["POST"]),
     Route("/piwebapi/streams/{web_id}/end", get_end, methods=["GET"]),
     Route("/piwebapi/streams/{web_id}/recordedattime", get_recorded_at_time, methods=["GET"]),
+    Route("/piwebapi/streams/{web_id}/recordedattimes", get_recorded_at_times, methods=["GET"]),
 ]

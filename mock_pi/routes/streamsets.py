@@ -280,7 +280,7 @@ async def _post(request: Request, many: bool) -> Response:
     for i, stream in enumerate(body):
         if not isinstance(stream, dict) or not stream.get("WebId"):
             raise PIHTTPError(400, f"Stream {i}: a 'WebId' is required.")
-        src = resolve(state, str(stream["WebId"]))
+        src = resolve(state, str(stream["WebId"]), write=True)
         values = stream.get("Items") if many else [stream.get("Value")]
         if not isinstance(values, list):
             raise PIHTTPError(400, f"Stream {i}: 'Items' must be an array of TimedValues.")
