@@ -20,12 +20,12 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from osipi_dagster.lib.lake import DeltaTableRef, Lake, LakeConflictError
 from osipi_dagster.lib.lake.predicates import timestamp_literal
+from osipi_dagster.lib.landing.tables import TIMESERIES_TABLE
 from osipi_dagster.lib.piwebapi.schema import UTC_US, VALUES_SCHEMA
 from osipi_dagster.lib.streaming.spool import SpoolReader, to_us
 
 log = logging.getLogger(__name__)
 
-TIMESERIES_TABLE = "pi_timeseries"
 KEY = ("web_id", "timestamp", "ordinal")
 STREAM_SOURCE = "stream"
 # Same columns as the recorded landing (docs/tables.md) plus `source`; Delta merges by column name.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections import deque
@@ -23,6 +22,8 @@ import polars as pl
 import websockets
 
 from osipi_dagster.lib.lake import Lake
+from osipi_dagster.lib.landing.selection import pi_name_filter_regex
+from osipi_dagster.lib.landing.tables import POINTS_TABLE
 from osipi_dagster.lib.piwebapi import (
     AuthenticationError,
     ClientConfig,
@@ -100,19 +101,16 @@ def _lookback_groups(starts: dict[str, datetime], now: datetime) -> list[tuple[d
     return [(min(starts[w] for w in ids), ids) for _, ids in sorted(buckets.items())]
 
 
-def tags_matching(lake: Lake, tag_filter: str, table: str = "pi_points") -> pl.DataFrame:
+def tags_matching(lake: Lake, tag_filter: str, table: str = POINTS_TABLE) -> pl.DataFrame:
     """Current catalogue rows (web_id, tag) whose name matches a PI name filter (`*`, `?`, case-insensitive)."""
     ref = lake.table(table)
     if not ref.exists():
         raise FileNotFoundError(
             f"Delta table {ref.uri} does not exist: materialize pi/pi_points first, or pass explicit --web-id values"
         )
-    regex = (
-        "(?i)^" + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in tag_filter) + "$"
-    )
     return (
         ref.scan()
-        .filter(pl.col("is_current") & pl.col("name").str.contains(regex))
+        .filter(pl.col("is_current") & pl.col("name").str.contains(pi_name_filter_regex(tag_filter)))
         .select("web_id", pl.col("name").alias("tag"))
         .unique("web_id")
         .sort("tag", "web_id")
