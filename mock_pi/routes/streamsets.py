@@ -1,5 +1,5 @@
-"""StreamSet controller, ad hoc flavour: /streamsets/{recorded,interpolated,plot,summary,value,end,recordedattime}
-?webId=A&webId=B, plus POST /streamsets/value and /streamsets/recorded.
+"""StreamSet controller, ad hoc flavour: /streamsets/{recorded,interpolated,interpolatedattimes,plot,summary,value,end,
+recordedattime,recordedattimes}?webId=A&webId=B, plus POST /streamsets/value and /streamsets/recorded.
 
 Limits apply to the whole call: the items summed over all streams (after per-stream maxCount) must stay within
 max_returned_items, as PI's MaxReturnedItemsPerCall.
@@ -16,12 +16,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_pi.archive import Values
-from mock_pi.engine import Engine, end_value, recorded_at_time, too_many
+from mock_pi.engine import Engine, end_value, recorded_at_time, recorded_at_times, too_many
 from mock_pi.http import PIHTTPError, Query, json_response
 from mock_pi.metrics import count_values
 from mock_pi.routes.stream_common import (
     boundary_param,
     calculation_basis,
+    include_filtered_param,
     interval_param,
     json_body,
     max_count_param,
@@ -36,6 +37,7 @@ from mock_pi.routes.stream_common import (
     time_param,
     time_range,
     time_type_param,
+    times_param,
     value_at,
     write_options,
 )
@@ -56,6 +58,14 @@ def sources(request: Request, q: Query) -> list[StreamSource]:
     elif q.get("sortField"):
         raise PIHTTPError(400, f"The sortField '{q.get('sortField')}' is not valid; only 'Name' is sortable.")
     return srcs
+
+
+def _unsorted_sources(request: Request, q: Query) -> list[StreamSource]:
+    """The streams of an …AtTimes call in request order: there `sortOrder` orders the times, not the streams."""
+    web_ids = q.get_all("webId")
+    if not web_ids:
+        raise PIHTTPError(400, "At least one 'webId' parameter is required.")
+    return [resolve(state_of(request), w) for w in web_ids]
 
 
 def _header(request: Request, src: StreamSource, selector: FieldSelector) -> dict[str, Any]:
@@ -169,6 +179,34 @@ def get_interpolated(request: Request) -> Response:
         return engine.interpolated(src.point, times)
 
     return _series_response(request, q, produce, max_items=limit)
+
+
+def get_interpolated_at_times(request: Request) -> Response:
+    """GetInterpolatedAtTimesAdHoc: each stream's interpolated values at the requested times (see streams.py)."""
+    state = state_of(request)
+    q = Query.of(request)
+    reject_unsupported(q)
+    include_filtered_param(q)
+    srcs = _unsorted_sources(request, q)
+    limit = state.config.max_returned_items
+    times = times_param(q, state.clock.now_us(), limit)
+    engine = Engine(state)
+    return _series_response(
+        request, q, lambda src, cap: engine.interpolated(src.point, times), max_items=limit, srcs=srcs
+    )
+
+
+def get_recorded_at_times(request: Request) -> Response:
+    """GetRecordedAtTimesAdHoc: each stream's recorded values at the requested times, by `retrievalMode`."""
+    state = state_of(request)
+    q = Query.of(request)
+    srcs = _unsorted_sources(request, q)
+    limit = state.config.max_returned_items
+    times = times_param(q, state.clock.now_us(), limit)
+    mode = q.get("retrievalMode") or "Auto"
+    return _series_response(
+        request, q, lambda src, cap: recorded_at_times(state, src, times, mode), max_items=limit, srcs=srcs
+    )
 
 
 def get_plot(request: Request) -> Response:
@@ -303,10 +341,12 @@ ROUTES: list[BaseRoute] = [
     Route("/piwebapi/streamsets/recorded", get_recorded, methods=["GET"]),
     Route("/piwebapi/streamsets/recorded", post_recorded, methods=["POST"]),
     Route("/piwebapi/streamsets/interpolated", get_interpolated, methods=["GET"]),
+    Route("/piwebapi/streamsets/interpolatedattimes", get_interpolated_at_times, methods=["GET"]),
     Route("/piwebapi/streamsets/plot", get_plot, methods=["GET"]),
     Route("/piwebapi/streamsets/summary", get_summary, methods=["GET"]),
     Route("/piwebapi/streamsets/value", get_value, methods=["GET"]),
     Route("/piwebapi/streamsets/value", post_value, methods=["POST"]),
     Route("/piwebapi/streamsets/end", get_end, methods=["GET"]),
     Route("/piwebapi/streamsets/recordedattime", get_recorded_at_time, methods=["GET"]),
+    Route("/piwebapi/streamsets/recordedattimes", get_recorded_at_times, methods=["GET"]),
 ]

@@ -154,3 +154,104 @@ def test_at_times_count_against_the_item_limit(emulator_factory: Callable[..., E
             assert "greater than the maximum allowed (5)" in errors(
                 client.get(url, params={"time": TIMES[:6]}), 400
             )
+
+
+# Stream sets: ad hoc (repeated webId) and by parent (an element's PI Point attributes)
+
+
+@pytest.fixture(scope="module")
+def pump(http: httpx.Client) -> dict[str, Any]:
+    server = get(http, "/assetservers")["Items"][0]
+    db = get(http, server["Links"]["Databases"])["Items"][0]
+    return get(http, db["Links"]["Elements"], searchFullHierarchy="true", templateName="Pump", maxCount=1)[
+        "Items"
+    ][0]
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [
+        ("interpolatedattimes", {}),
+        ("interpolatedattimes", {"sortOrder": "Descending"}),
+        ("recordedattimes", {}),
+        ("recordedattimes", {"retrievalMode": "After", "sortOrder": "Descending"}),
+    ],
+)
+def test_ad_hoc_stream_set_at_times_is_each_streams_read(
+    http: httpx.Client, sinusoid: str, pump_flow: dict[str, Any], action: str, params: dict[str, str]
+) -> None:
+    tank = get(http, "/points", path="\\\\PISRV01\\Tank 12 (North) Level")["WebId"]
+    web_ids = [tank, pump_flow["WebId"], sinusoid]  # kept in request order: sortOrder orders the times
+    body = get(http, f"/streamsets/{action}", webId=web_ids, time=TIMES[:4], **params)
+    assert body["Links"] == {} and [i["WebId"] for i in body["Items"]] == web_ids
+    for item, web_id in zip(body["Items"], web_ids, strict=True):
+        single = get(http, f"/streams/{web_id}/{action}", time=TIMES[:4], **params)
+        assert item["Items"] == single["Items"] and item["UnitsAbbreviation"] == single["UnitsAbbreviation"]
+        kind = "points" if web_id != pump_flow["WebId"] else "attributes"
+        assert item["Links"]["Source"].endswith(f"/{kind}/{web_id}")
+    assert body["Items"][1]["Path"] == pump_flow["Path"] and body["Items"][2]["Name"] == "SINUSOID"
+
+
+@pytest.mark.parametrize("action", ["interpolatedattimes", "recordedattimes", "recordedattime"])
+def test_stream_set_at_times_of_an_element_is_the_ad_hoc_read_of_its_attributes(
+    http: httpx.Client, pump: dict[str, Any], action: str
+) -> None:
+    times = TIMES[:3] if action != "recordedattime" else TIMES[0]
+    by_parent = get(http, f"/streamsets/{pump['WebId']}/{action}", time=times, sortOrder="Descending")
+    web_ids = [i["WebId"] for i in by_parent["Items"]]
+    streams = [
+        a["WebId"] for a in get(http, pump["Links"]["Attributes"])["Items"] if a["DataReferencePlugIn"]
+    ]
+    assert sorted(web_ids) == sorted(streams) and len(web_ids) >= 3
+    ad_hoc = get(http, f"/streamsets/{action}", webId=web_ids, time=times, sortOrder="Descending")
+    assert by_parent == ad_hoc
+    if action != "recordedattime":
+        # sortOrder orders the times; the attributes keep the order the other by-parent reads give them.
+        assert web_ids == [i["WebId"] for i in get(http, f"/streamsets/{pump['WebId']}/end")["Items"]]
+        assert [v["Timestamp"] for v in by_parent["Items"][0]["Items"]] == sorted(
+            (v["Timestamp"] for v in by_parent["Items"][0]["Items"]), reverse=True
+        )
+    named = get(http, f"/streamsets/{pump['WebId']}/{action}", time=times, nameFilter="Flow")
+    assert [i["Name"] for i in named["Items"]] == ["Flow"]
+
+
+def test_stream_set_at_times_refuse_bad_requests(http: httpx.Client, sinusoid: str) -> None:
+    for action in ("interpolatedattimes", "recordedattimes"):
+        assert "'webId'" in errors(http.get(f"/streamsets/{action}", params={"time": "*"}), 400)
+        assert "'time'" in errors(http.get(f"/streamsets/{action}", params={"webId": sinusoid}), 400)
+        assert "F1DPgone" in errors(
+            http.get(f"/streamsets/{action}", params={"webId": [sinusoid, "F1DPgone"], "time": "*"}), 404
+        )
+        assert "sortOrder" in errors(
+            http.get(f"/streamsets/{action}", params={"webId": sinusoid, "time": "*", "sortOrder": "x"}), 400
+        )
+    assert "filterExpression" in errors(
+        http.get(
+            "/streamsets/interpolatedattimes",
+            params={"webId": sinusoid, "time": "*", "filterExpression": "1"},
+        ),
+        400,
+    )
+    assert "retrievalMode" in errors(
+        http.get(
+            "/streamsets/recordedattimes", params={"webId": sinusoid, "time": "*", "retrievalMode": "x"}
+        ),
+        400,
+    )
+    assert "was not found" in errors(
+        http.get("/streamsets/F1EmNoSuchElement/recordedattimes", params={"time": "*"}), 404
+    )
+
+
+def test_stream_set_at_times_count_all_streams_against_the_item_limit(
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    small = emulator_factory("--seed", "42", "--tags", "20", "--clock", "frozen:2024-05-01T12:00:00Z",
+                             "--max-returned-items", "5")  # fmt: skip
+    with httpx.Client(base_url=small.api, timeout=30.0) as client:
+        server = get(client, "/dataservers")["Items"][0]
+        web_ids = [p["WebId"] for p in get(client, server["Links"]["Points"], maxCount=2)["Items"]]
+        for action in ("interpolatedattimes", "recordedattimes"):
+            assert len(get(client, f"/streamsets/{action}", webId=web_ids, time=TIMES[:2])["Items"]) == 2
+            over = client.get(f"/streamsets/{action}", params={"webId": web_ids, "time": TIMES[:3]})
+            assert "greater than the maximum allowed (5)" in errors(over, 400)
