@@ -6,7 +6,6 @@ Collections page with startIndex/maxCount (default 1000) and sort by Name unless
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from mock_pi.routes.af_common import (
     sort_items,
     template_json,
 )
+from mock_pi.routes.af_query import all_hold, element_matches, parse_element_query
 from mock_pi.routes.multiple import multiple
 
 # --- asset servers and databases -------------------------------------------------------------------------------
@@ -142,54 +142,6 @@ def element_by_path(ctx: Ctx) -> dict[str, Any]:
     return element_json(ctx, by_path(ctx, Element, "element"))
 
 
-# AFSearch query terms: `Field:=value`, `Field:value`, `Field:<>value`, or a bare value (matches Name).
-_TERM = re.compile(
-    r"""\s*(?:(?P<field>[A-Za-z]+)\s*:\s*(?P<op>:=|=|<>)?\s*)?(?P<value>"[^"]*"|'[^']*'|\{[^}]*\}|[^\s]+)"""
-)
-_SEARCH_FIELDS = {
-    "name": "Name",
-    "description": "Description",
-    "template": "Template",
-    "category": "Category",
-}
-
-
-def parse_element_query(text: str) -> list[tuple[str, bool, str]]:
-    """AFSearch element query → [(field, negated, value pattern)]; 400 for unsupported fields or syntax."""
-    terms: list[tuple[str, bool, str]] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TERM.match(text, pos)
-        if m is None or m.end() == pos:
-            raise PIHTTPError(400, f"Cannot parse the search query at '{text[pos:]}'.")
-        pos = m.end()
-        raw_field = m.group("field")
-        field = _SEARCH_FIELDS.get((raw_field or "name").lower())
-        if field is None:
-            raise PIHTTPError(
-                400,
-                f"The search field '{raw_field}' is not supported; use Name, Description, Template or Category.",
-            )
-        value = m.group("value")
-        if value[:1] in "\"'{" and len(value) >= 2:
-            value = value[1:-1]
-        terms.append((field, m.group("op") == "<>", value))
-    return terms
-
-
-def _matches(el: Element, field: str, pattern: str) -> bool:
-    rx = wildcard(pattern)
-    if rx is None:
-        return True
-    if field == "Template":
-        # Like AF, a template condition also matches elements of derived templates.
-        return any(rx.match(t.name) for t in el.template.lineage())
-    if field == "Category":
-        return any(rx.match(c) for c in el.categories)
-    return bool(rx.match(el.name if field == "Name" else el.description))
-
-
 @endpoint
 def search_elements(ctx: Ctx) -> dict[str, Any]:
     db_web_id = ctx.q.get("databaseWebId")
@@ -199,11 +151,7 @@ def search_elements(ctx: Ctx) -> dict[str, Any]:
     if db is None:
         raise PIHTTPError(404, f"The specified asset database '{db_web_id}' was not found.")
     terms = parse_element_query(ctx.q.get("query") or "")
-    items = [
-        el
-        for el in db.elements
-        if all(_matches(el, field, value) != negated for field, negated, value in terms)
-    ]
+    items = [el for el in db.elements if all_hold(terms, el, element_matches)]
     items.sort(key=lambda e: e.name.lower())
     return ctx.page(items, lambda e: element_json(ctx, e))
 
