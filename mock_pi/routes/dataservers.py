@@ -1,7 +1,7 @@
 """DataServer and EnumerationSet controllers: servers, their points (paged, filtered) and digital state sets.
 
 GET /dataservers[?path=|?name=], /dataservers/{webId}, /dataservers/{webId}/points,
-/dataservers/{webId}/enumerationsets, /enumerationsets/{webId}[?path=], /enumerationsets/{webId}/enumerationvalues,
+/dataservers/{webId}/license?module=, /dataservers/{webId}/enumerationsets, /enumerationsets/{webId}[?path=], /enumerationsets/{webId}/enumerationvalues,
 /enumerationvalues/{webId}[?path=].
 """
 
@@ -93,6 +93,44 @@ async def server_points(request: Request) -> Response:
     catalog: Catalog = request.app.state.emulator.catalog
     indices = catalog.filter_indices(server, q.get("nameFilter"), q.get("sourceFilter"))
     return points_collection(request, indices)
+
+
+# License modules a Data Archive reports (PI Server "View point and module statistics"); names are case-sensitive.
+AGGREGATE_MODULE = "pibasess.MaxAggregatePointModuleCount"
+LICENSE_MODULES = (AGGREGATE_MODULE, "pibasess.MaxPointCount", "pibasess.MaxModuleCount")
+UNLIMITED = "Infinity"
+
+
+def licensed_streams(points: int) -> int:
+    """The emulated license's data streams: twice the points, rounded up to 5,000, at least 10,000."""
+    return max(10_000, -(-2 * points // 5_000) * 5_000)
+
+
+async def server_license(request: Request) -> Response:
+    """GetLicense: a module's TotalAmount, AmountUsed and AmountLeft as strings, "Infinity" for no limit. Data
+    streams (points plus modules) are licensed; the point and module counts alone have no limit of their own. The
+    emulator has no PI Module Database, so no modules are used."""
+    server = _require_server(request)
+    module = Query.of(request).get("module")
+    if not module:
+        raise PIHTTPError(400, "The 'module' parameter is required.")
+    points = len(request.app.state.emulator.catalog.server_indices(server))
+    if module == AGGREGATE_MODULE:
+        total = licensed_streams(points)
+        amounts = (str(total - points), str(points), str(total))
+    elif module == "pibasess.MaxPointCount":
+        amounts = (UNLIMITED, str(points), UNLIMITED)
+    elif module == "pibasess.MaxModuleCount":
+        amounts = (UNLIMITED, "0", UNLIMITED)
+    else:
+        raise PIHTTPError(
+            404,
+            f"No license with the module name '{module}' exists on data server '{server.name}' (module names are "
+            f"case-sensitive; known here: {', '.join(LICENSE_MODULES)}).",
+        )
+    left, used, total_text = amounts
+    body = {"AmountLeft": left, "AmountUsed": used, "Name": module, "TotalAmount": total_text, "Links": {}}
+    return _selected(request, body)
 
 
 def set_body(request: Request, server: DataServer, dset: DigitalSet) -> dict[str, Any]:
@@ -216,6 +254,7 @@ ROUTES: list[BaseRoute] = [
     Route("/piwebapi/dataservers", list_servers, methods=["GET"]),
     Route("/piwebapi/dataservers/{web_id}", get_server, methods=["GET"]),
     Route("/piwebapi/dataservers/{web_id}/points", server_points, methods=["GET"]),
+    Route("/piwebapi/dataservers/{web_id}/license", server_license, methods=["GET"]),
     Route("/piwebapi/dataservers/{web_id}/enumerationsets", server_sets, methods=["GET"]),
     Route("/piwebapi/enumerationsets", get_set_by_path, methods=["GET"]),
     Route("/piwebapi/enumerationsets/{web_id}", get_set, methods=["GET"]),
