@@ -169,6 +169,23 @@ def test_points_of_a_data_server_by_name_filter_and_page(pdc: PIWebApiClient, ra
     assert_same(page, raw.get(url, maxCount=7, startIndex=20))
 
 
+def test_data_server_licenses(pdc: PIWebApiClient, raw: RawPI) -> None:
+    server = raw.server()
+    for module in (
+        "pibasess.MaxAggregatePointModuleCount",
+        "pibasess.MaxPointCount",
+        "pibasess.MaxModuleCount",
+    ):
+        license_ = pdc.dataServer.get_license(server["WebId"], module)
+        assert_same(license_, raw.get(f"/dataservers/{server['WebId']}/license", module=module))
+        assert license_.name == module
+    points = pdc.dataServer.get_license(server["WebId"], "pibasess.MaxPointCount")
+    assert int(points.amount_used) == len(raw.points())
+    with pytest.raises(ApiException) as unknown:
+        pdc.dataServer.get_license(server["WebId"], "Component.Module")
+    assert unknown.value.status == 404
+
+
 def test_enumeration_sets_and_values(pdc: PIWebApiClient, raw: RawPI) -> None:
     server = raw.server()
     sets = raw.get(server["Links"]["EnumerationSets"])
@@ -274,6 +291,27 @@ def test_stream_reads(pdc: PIWebApiClient, raw: RawPI, point: dict[str, Any]) ->
             assert refused.value.status == expected.status_code
 
 
+AT_TIMES = ["2024-05-01T10:00:00Z", "2024-05-01T10:30:00Z", "2024-05-01T10:15:00Z", "2024-05-01T10:15:00Z"]
+
+
+def test_stream_reads_at_times(pdc: PIWebApiClient, raw: RawPI, point: dict[str, Any]) -> None:
+    web_id = point["WebId"]
+    url = f"/streams/{web_id}"
+    interpolated = pdc.stream.get_interpolated_at_times(web_id, time=AT_TIMES)
+    assert [i.timestamp for i in interpolated.items] == sorted(AT_TIMES)
+    assert_same(interpolated, raw.get(f"{url}/interpolatedattimes", time=AT_TIMES))
+    assert_same(
+        pdc.stream.get_interpolated_at_times(web_id, time=AT_TIMES, sort_order="Descending"),
+        raw.get(f"{url}/interpolatedattimes", time=AT_TIMES, sortOrder="Descending"),
+    )
+    for mode in ["Auto", "Before", "AtOrAfter", "Exact"]:
+        recorded = pdc.stream.get_recorded_at_times(web_id, time=AT_TIMES, retrieval_mode=mode)
+        assert len(recorded.items) == len(AT_TIMES)
+        assert_same(recorded, raw.get(f"{url}/recordedattimes", time=AT_TIMES, retrievalMode=mode))
+        for item, t in zip(recorded.items, sorted(AT_TIMES), strict=True):
+            assert_same(item, raw.get(f"{url}/recordedattime", time=t, retrievalMode=mode))
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -374,6 +412,16 @@ def test_ad_hoc_stream_sets(pdc: PIWebApiClient, raw: RawPI, point: dict[str, An
         pdc.streamSet.get_recorded_at_time_ad_hoc(time=START, web_id=web_ids, retrieval_mode="AtOrBefore"),
         raw.get("/streamsets/recordedattime", webId=web_ids, time=START, retrievalMode="AtOrBefore"),
     )
+    at_times = pdc.streamSet.get_interpolated_at_times_ad_hoc(AT_TIMES, web_ids, sort_order="Descending")
+    assert [s.web_id for s in at_times.items] == web_ids
+    assert_same(
+        at_times,
+        raw.get("/streamsets/interpolatedattimes", webId=web_ids, time=AT_TIMES, sortOrder="Descending"),
+    )
+    assert_same(
+        pdc.streamSet.get_recorded_at_times_ad_hoc(AT_TIMES, web_ids, retrieval_mode="After"),
+        raw.get("/streamsets/recordedattimes", webId=web_ids, time=AT_TIMES, retrievalMode="After"),
+    )
 
 
 def test_stream_sets_of_an_element(pdc: PIWebApiClient, raw: RawPI, pump: dict[str, Any]) -> None:
@@ -399,6 +447,18 @@ def test_stream_sets_of_an_element(pdc: PIWebApiClient, raw: RawPI, pump: dict[s
     assert_same(
         pdc.streamSet.get_summaries(web_id, start_time=START, end_time=END, summary_type=["Average"]),
         raw.get(f"{url}/summary", **window, summaryType="Average"),
+    )
+    assert_same(
+        pdc.streamSet.get_interpolated_at_times(web_id, AT_TIMES),
+        raw.get(f"{url}/interpolatedattimes", time=AT_TIMES),
+    )
+    assert_same(
+        pdc.streamSet.get_recorded_at_times(web_id, AT_TIMES, retrieval_mode="Before", name_filter="*e*"),
+        raw.get(f"{url}/recordedattimes", time=AT_TIMES, retrievalMode="Before", nameFilter="*e*"),
+    )
+    assert_same(
+        pdc.streamSet.get_recorded_at_time(web_id, START, retrieval_mode="AtOrAfter"),
+        raw.get(f"{url}/recordedattime", time=START, retrievalMode="AtOrAfter"),
     )
 
 
@@ -520,6 +580,51 @@ def test_a_pi_point_attribute_streams_its_points_data(
         (i["Timestamp"], i["Value"]) for i in direct["Items"]
     ]
     assert_same(pdc.stream.get_value(web_id), raw.get(f"/streams/{web_id}/value"))
+
+
+def test_a_static_attribute_is_read_as_a_value_not_as_a_stream(
+    pdc: PIWebApiClient, raw: RawPI, pump: dict[str, Any]
+) -> None:
+    static = [a for a in raw.get(pump["Links"]["Attributes"])["Items"] if a["DataReferencePlugIn"] == ""]
+    assert static
+    for attribute in static:
+        expected = raw.get(f"/attributes/{attribute['WebId']}/value")
+        assert_same(pdc.stream.get_value(attribute["WebId"]), expected)
+        assert_same(pdc.attribute.get_value(attribute["WebId"]), expected)
+    with pytest.raises(ApiException) as refused:
+        pdc.stream.get_recorded(static[0]["WebId"], start_time=START, end_time=END)
+    assert refused.value.status == 409
+
+
+def test_element_attribute_searches(
+    pdc: PIWebApiClient, raw: RawPI, database: dict[str, Any], pump: dict[str, Any]
+) -> None:
+    web_id = database["WebId"]
+    url = f"/assetdatabases/{web_id}/elementattributes"
+    found = pdc.assetDatabase.find_element_attributes(
+        web_id, element_template="Pump", attribute_name_filter="Flow", search_full_hierarchy=True
+    )
+    assert len(found.items) > 1 and {a.name for a in found.items} == {"Flow"}
+    assert_same(
+        found, raw.get(url, elementTemplate="Pump", attributeNameFilter="Flow", searchFullHierarchy="true")
+    )
+    assert_same(
+        pdc.assetDatabase.find_element_attributes(
+            web_id, attribute_category="Limits", attribute_type="Double", search_full_hierarchy=True,
+            sort_order="Descending", start_index=3, max_count=7,
+        ),
+        raw.get(url, attributeCategory="Limits", attributeType="Double", searchFullHierarchy="true",
+                sortOrder="Descending", startIndex=3, maxCount=7),
+    )  # fmt: skip
+    parent = raw.get(pump["Links"]["Parent"])
+    assert_same(
+        pdc.element.find_element_attributes(parent["WebId"], element_name_filter=pump["Name"]),
+        raw.get(f"/elements/{parent['WebId']}/elementattributes", elementNameFilter=pump["Name"]),
+    )
+    query = f"Element:{{Name:='{pump['Name']}'}} Type:=Double"
+    searched = pdc.attribute.get_attributes_query(database_web_id=web_id, query=query)
+    assert searched.items and {a.type for a in searched.items} == {"Double"}
+    assert_same(searched, raw.get("/attributes/search", databaseWebId=web_id, query=query))
 
 
 # Event frames
