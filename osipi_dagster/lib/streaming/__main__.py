@@ -30,6 +30,7 @@ from osipi_dagster.lib.streaming.health import (
 )
 from osipi_dagster.lib.streaming.lander import DEFAULT_MAX_BATCH_BYTES, Lander
 from osipi_dagster.lib.streaming.listener import (
+    DEFAULT_CATCH_UP_SLICE_S,
     DEFAULT_LATE_ALLOWANCE_S,
     TAGS_SCHEMA,
     ChannelListener,
@@ -72,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=DEFAULT_LATE_ALLOWANCE_S,
         help="seconds re-read before each stream's coverage on every (re)connect, for values delivered late",
+    )
+    lp.add_argument(
+        "--catch-up-slice",
+        type=float,
+        default=DEFAULT_CATCH_UP_SLICE_S,
+        help="seconds of recorded values per catch-up read (an outage of hours is read in slices)",
     )
     lp.add_argument("--heartbeat-rate", type=int, default=5, help="empty server polls per heartbeat")
     lp.add_argument(
@@ -222,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_rate=args.heartbeat_rate,
             silence_timeout_s=args.silence_timeout,
             late_allowance_s=args.late_allowance,
+            catch_up_slice_s=args.catch_up_slice,
         )
         lander = None
         if lake is not None:

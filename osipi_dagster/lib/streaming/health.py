@@ -56,6 +56,11 @@ LANDER_METRICS: dict[str, tuple[str, str, str]] = {
     "commits": ("commits", "counter", "Delta commits made by landings"),
     "values_read": ("landed_values_read", "counter", "spooled values read by landings"),
     "values_inserted": ("landed_values_inserted", "counter", "values inserted into Delta"),
+    "values_superseded": (
+        "landed_values_superseded",
+        "counter",
+        "values refused: the archive owns their hour",
+    ),
     "errors": ("landing_errors", "counter", "failed landing attempts (retried)"),
     "last_latency_p50_s": (
         "landing_latency_p50_seconds",

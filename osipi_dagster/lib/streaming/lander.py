@@ -56,6 +56,7 @@ class LanderStats:
     commits: int = 0
     values_read: int = 0
     values_inserted: int = 0
+    values_superseded: int = 0  # refused: their hour and stream already hold the archive's values
     errors: int = 0
     failing_since: str | None = None  # first failed attempt of the current failure streak
     last_error: str | None = None
@@ -163,6 +164,7 @@ class Lander:
             st.commits += report.delta_version is not None
             st.values_read += report.rows_read
             st.values_inserted += report.inserted
+            st.values_superseded += report.superseded_by_archive
             st.failing_since = None
             st.last_landing_at = datetime.now(UTC).isoformat()
             st.last_latency_p50_s, st.last_latency_p95_s = report.latency_p50_s, report.latency_p95_s

@@ -41,6 +41,8 @@ TAGS_SCHEMA = pl.Schema({"web_id": pl.Utf8, "tag": pl.Utf8})
 # Buffered PI interfaces deliver values late (after a network outage, minutes late); every (re)connect re-reads
 # this much before each stream's coverage, and landing drops what is already in the lake by key.
 DEFAULT_LATE_ALLOWANCE_S = 300.0
+# A catch-up read covers at most this many seconds per call: an outage of hours is read and spooled in slices.
+DEFAULT_CATCH_UP_SLICE_S = 600.0
 # Rates and lags in the figures are over the messages of this many last seconds.
 FIGURES_WINDOW_S = 10.0
 # The sealer loop must have turned within this many seconds for the process to count as alive.
@@ -159,6 +161,7 @@ class ChannelListener:
         silence_timeout_s: float = 30.0,
         backoff_max_s: float = 10.0,
         late_allowance_s: float = DEFAULT_LATE_ALLOWANCE_S,
+        catch_up_slice_s: float = DEFAULT_CATCH_UP_SLICE_S,
     ) -> None:
         if tags.is_empty():
             raise ValueError("the listener needs at least one tag to subscribe to")
@@ -174,6 +177,9 @@ class ChannelListener:
         self.silence_timeout_s = silence_timeout_s
         self.backoff_max_s = backoff_max_s
         self.late_allowance = timedelta(seconds=late_allowance_s)
+        if catch_up_slice_s <= 0:
+            raise ValueError(f"catch_up_slice_s must be > 0, got {catch_up_slice_s}")
+        self.catch_up_slice = timedelta(seconds=catch_up_slice_s)
         ids = self.tags["web_id"].to_list()
         self.channels = channel_groups(
             client.config, ids, heartbeat_rate=heartbeat_rate or None, max_streams=channel_size
@@ -382,13 +388,18 @@ class ChannelListener:
             )
             got = 0
             for start, group in _lookback_groups(since, now):
-                for page in self.client.iter_recorded(group, start, now, include_end=True):
-                    page = page.join(last, on="web_id").filter(
-                        pl.col("timestamp").dt.epoch("us") > pl.col("_after")
-                    )
-                    if page.height:
-                        got += page.height
-                        self.spool.append(self._rows(page.drop("_after"), tags, "gap", offset_us))
+                # Read in time slices: an outage of hours is spooled slice by slice, in bounded memory.
+                lo = start
+                while lo < now:
+                    hi = min(now, lo + self.catch_up_slice)
+                    for page in self.client.iter_recorded(group, lo, hi, include_end=hi == now):
+                        page = page.join(last, on="web_id").filter(
+                            pl.col("timestamp").dt.epoch("us") > pl.col("_after")
+                        )
+                        if page.height:
+                            got += page.height
+                            self.spool.append(self._rows(page.drop("_after"), tags, "gap", offset_us))
+                    lo = hi
             self._count(gap_reads=1, gap_values=got)
         self.spool.append(pl.DataFrame(schema=SPOOL_SCHEMA), covered=(ids, now))
         return offset_us
