@@ -4,6 +4,7 @@
 with a `SettingsError` that names the setting and the fix. Dagster resources inherit the same field lists.
 """
 
+from osipi_dagster.lib.settings.derived import DerivedSettings
 from osipi_dagster.lib.settings.fields import (
     SettingsError,
     SettingsFields,
@@ -25,6 +26,7 @@ from osipi_dagster.lib.settings.sections import ConnectionFields, LakeFields, Se
 __all__ = [
     "DEFAULT_START_DATE",
     "ConnectionFields",
+    "DerivedSettings",
     "LakeFields",
     "LateDataSettings",
     "QualityConfigError",

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from osipi_dagster.lib.lake.uri import REMOTE_SCHEMES
+from osipi_dagster.lib.settings.derived import DerivedSettings
 from osipi_dagster.lib.settings.fields import EnvLoadable, SettingsError, env_values, label, setting
 from osipi_dagster.lib.settings.quality import LateDataSettings, QualityThresholds
 from osipi_dagster.lib.settings.sections import (
@@ -57,6 +58,9 @@ class Settings(EnvLoadable, LakeFields, SelectionFields, ConnectionFields):
     quality: QualityThresholds = Field(default_factory=QualityThresholds, description="pi_timeseries checks")
     late_data: LateDataSettings = Field(default_factory=LateDataSettings, description="the late-data audit")
     stream: StreamSettings = Field(default_factory=StreamSettings, description="the streaming spool")
+    derived: DerivedSettings = Field(
+        default_factory=DerivedSettings, description="derived reads: interpolated values, summaries (opt-in)"
+    )
 
     @field_validator("pi_web_api_url")
     @classmethod
