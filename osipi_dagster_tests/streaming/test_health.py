@@ -6,6 +6,8 @@ A listener thread talks to a frozen-clock emulator through a loopback proxy (dro
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,7 +24,7 @@ from osipi_dagster.lib.streaming import ChannelListener, Spool, SpoolReader
 from osipi_dagster.lib.streaming.health import HealthServer, StreamHealth, parse_address
 from osipi_dagster.lib.streaming.lander import Lander
 from osipi_dagster.lib.streaming.spool import read_segment_file
-from osipi_dagster_tests.streaming.helpers import Proxy, lake_rows, wait_for
+from osipi_dagster_tests.streaming.helpers import Processes, Proxy, lake_rows, stream_cmd, wait_for
 from osipi_dagster_tests.streaming.test_listener import START, advance, web_ids
 
 
@@ -153,3 +155,38 @@ def test_health_address_is_checked() -> None:
     for bad in ("9808", "localhost", "host:port", "127.0.0.1:70000"):
         with pytest.raises(ValueError, match="is not HOST:PORT"):
             parse_address(bad)
+
+
+def test_listen_with_land_is_one_service(emulator_factory, tmp_path: Path) -> None:
+    """`listen --land`: one process spools and lands, serves both parts' figures, and lands its last segment on
+    SIGTERM (nothing left in ready/)."""
+    emu = emulator_factory(
+        "--tags", "200", "--clock", f"offset:{START}", "--clock-rate", "30", "--channel-poll-ms", "100"
+    )
+    ids = web_ids(emu.api)
+    spool_dir, lake = tmp_path / "spool", tmp_path / "lake"
+    cmd = stream_cmd(
+        "listen", spool_dir, "--pi-url", emu.api, "--land", "--lake", str(lake), "--channel-size", "20"
+    )
+    for w in ids:
+        cmd += ["--web-id", w]
+    procs = Processes()
+    try:
+        proc = procs.start(cmd, {**os.environ})
+        address_file = spool_dir / "listen.address"
+        wait_for(address_file.exists, 30, "the health endpoint")
+        address = address_file.read_text()
+        wait_for(lambda: httpx.get(f"http://{address}/readyz").status_code == 200, 30, "ready")
+        wait_for(lambda: value(metrics(address), "commits_total") >= 2, 30, "two landings")
+        samples = metrics(address)
+        assert value(samples, "channels_connected") == 2 and value(samples, "landing_errors_total") == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        procs.stop()
+    reader = SpoolReader(spool_dir)
+    assert reader.ready() == [] and reader.landed()
+    spooled = pl.concat([read_segment_file(s.path) for s in reader.landed()]).unique(
+        ["web_id", "timestamp", "ordinal"]
+    )
+    assert lake_rows(lake).height == spooled.height

@@ -1,6 +1,8 @@
-"""The micro-batch asset: lands exactly the spool segments named in its run config into `pi_timeseries`.
+"""The stream asset: every landing of streamed values into `pi_timeseries` is a materialization of it.
 
-Streamed rows carry `source = "stream"`; the hourly recorded partition later replaces them with the archive.
+The lander's landings are reported by `pi_stream_report_sensor` (reporting.py), without a run; run, the asset lands
+exactly the spool segments named in its run config (the run-per-batch sensor, manual replays). Streamed rows carry
+`source = "stream"`; the hourly recorded partition later replaces them with the archive.
 """
 
 import time
@@ -31,9 +33,10 @@ def _seconds(value: float | None) -> dg.MetadataValue:
     key=STREAM_KEY,
     group_name="streaming",
     kinds={"deltalake", "polars"},
-    description="Streamed PI values (channels → spool → micro-batch) inserted into the pi_timeseries Delta table "
-    "with source='stream', insert-if-absent on (web_id, timestamp, ordinal); replaced by pi/pi_timeseries "
-    "when the recorded hour is materialized.",
+    description="Streamed PI values (channels → spool → lander) inserted into the pi_timeseries Delta table "
+    "with source='stream', insert-if-absent on (web_id, timestamp, ordinal), one materialization per landing "
+    "(reported by pi_stream_report_sensor, no run); replaced by pi/pi_timeseries when the recorded hour is "
+    "materialized.",
     metadata={"dagster/table_name": TIMESERIES_TABLE},
 )
 def pi_timeseries_stream(

@@ -16,7 +16,7 @@ from osipi_dagster.defs.streaming import reporting
 from osipi_dagster.defs.streaming.assets import STREAM_KEY
 from osipi_dagster.defs.streaming.resources import SpoolResource
 from osipi_dagster.lib.streaming.landing import TIMESERIES_TABLE
-from osipi_dagster.lib.streaming.reports import duplicate_keys
+from osipi_dagster.lib.streaming.reports import duplicate_keys, open_table
 
 
 def _result(evaluation: dg.AssetCheckEvaluation) -> dg.AssetCheckResult:
@@ -37,7 +37,8 @@ def stream_unique_keys(lake: LakeResource) -> dg.AssetCheckResult:
     ref = lake.get_lake().table(TIMESERIES_TABLE)
     end = datetime.now(UTC)
     start = end - timedelta(hours=1)
-    rows, dupes = duplicate_keys(ref, start, end) if ref.exists() else (0, None)
+    table = open_table(ref)
+    rows, dupes = duplicate_keys(table, start, end) if table is not None else (0, None)
     duplicated = 0 if dupes is None else dupes.height
     return dg.AssetCheckResult(
         passed=duplicated == 0,

@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 import orjson
+from deltalake import DeltaTable
 
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
@@ -33,6 +34,7 @@ from osipi_dagster.lib.streaming.reports import (
     duplicate_keys,
     lake_good_counts,
     landing_commits,
+    open_table,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,9 @@ LANDER_SHOWN = ("landings", "errors", "spool_backlog_segments")
 
 def reported_version(instance: dg.DagsterInstance) -> int:
     """The highest Delta version already reported (runless materializations of the stream asset), or -1."""
-    records = instance.fetch_materializations(STREAM_KEY, limit=100).records
+    records = instance.fetch_materializations(STREAM_KEY, limit=1).records
+    if records and records[0].run_id:  # a run's materialization is the newest: look further back
+        records = instance.fetch_materializations(STREAM_KEY, limit=100).records
     for record in records:  # newest first
         if record.run_id:
             continue  # a landing run's own materialization (the run-per-batch sensor), not a report
@@ -113,11 +117,11 @@ def materialization(commit: LandingCommit, table_uri: str) -> dg.AssetMaterializ
     )
 
 
-def unique_keys_evaluation(ref: DeltaTableRef, commits: list[LandingCommit]) -> dg.AssetCheckEvaluation:
+def unique_keys_evaluation(table: DeltaTable, commits: list[LandingCommit]) -> dg.AssetCheckEvaluation:
     """No (web_id, timestamp, ordinal) twice in pi_timeseries over the time span these landings covered."""
     start = min(datetime.fromisoformat(c.report["first_timestamp"]) for c in commits)
     end = max(datetime.fromisoformat(c.report["last_timestamp"]) for c in commits)
-    rows, dupes = duplicate_keys(ref, start, end)
+    rows, dupes = duplicate_keys(table, start, end)
     return dg.AssetCheckEvaluation(
         asset_key=STREAM_KEY,
         check_name=UNIQUE_KEYS_CHECK,
@@ -201,7 +205,8 @@ def pi_stream_report_sensor(
     cursor: dict[str, Any] = orjson.loads(context.cursor) if context.cursor else {}
     ref = lake.get_lake().table(TIMESERIES_TABLE)
     after = max(int(cursor.get("version", -1)), reported_version(context.instance))
-    commits, latest, unread = landing_commits(ref, after, MAX_COMMITS_PER_TICK)
+    table = open_table(ref)  # one snapshot for the whole tick
+    commits, latest, unread = landing_commits(table, after, MAX_COMMITS_PER_TICK)
     events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = [
         materialization(c, ref.uri) for c in commits
     ]
@@ -209,8 +214,8 @@ def pi_stream_report_sensor(
         context.log.warning(
             f"{unread} Delta versions after {after} were not read (more than {MAX_COMMITS_PER_TICK})"
         )
-    if commits:
-        events.append(unique_keys_evaluation(ref, commits))
+    if commits and table is not None:
+        events.append(unique_keys_evaluation(table, commits))
     hours = closed_hours(cursor, commits)
     if hours:
         web_ids = spool.reader().watermarks()["web_id"].to_list()

@@ -1,4 +1,6 @@
-"""The landing sensor: one micro-batch run at a time over every sealed spool segment waiting.
+"""The run-per-batch landing sensor (kept for deployments where Dagster runs must own every write; the default
+design is the lander plus `pi_stream_report_sensor`, docs/streaming.md): one micro-batch run at a time over every
+sealed spool segment waiting.
 
 Cursor = the next segment sequence not yet requested; run_key = the batch's segment range, so a batch is requested
 once (run keys are remembered forever). A failed run is Dagster's to retry (run_retries in dagster.yaml); the sensor

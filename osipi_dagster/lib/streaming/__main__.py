@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--silence-timeout", type=float, default=30.0, help="seconds without any message → reconnect"
     )
     lp.add_argument(
-        "--segment-age", type=float, default=2.0, help="seal the open segment after this many seconds"
+        "--segment-age", type=float, default=0.5, help="seal the open segment after this many seconds"
     )
     lp.add_argument("--segment-bytes", type=int, default=8 << 20, help="seal the open segment at this size")
     lp.add_argument(
@@ -117,7 +117,10 @@ def _health_arg(p: argparse.ArgumentParser, default: str) -> None:
 def _land_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--land-poll", type=float, default=0.1, help="seconds between looks for sealed segments")
     p.add_argument(
-        "--land-min-interval", type=float, default=0.0, help="seconds at least between two landings' starts"
+        "--land-min-interval",
+        type=float,
+        default=1.0,
+        help="seconds at least between two landings' starts (each landing is a Delta commit and a Dagster event)",
     )
     p.add_argument(
         "--max-batch-bytes",

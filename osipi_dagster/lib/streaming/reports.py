@@ -73,16 +73,22 @@ def _commit(entry: dict[str, Any]) -> LandingCommit | None:
     )
 
 
+def open_table(ref: DeltaTableRef) -> DeltaTable | None:
+    """The table's latest snapshot, loaded once (None when it does not exist yet)."""
+    if not ref.exists():
+        return None
+    return DeltaTable(ref.uri, storage_options=dict(ref.storage_options) or None)
+
+
 def landing_commits(
-    ref: DeltaTableRef, after: int, max_commits: int
+    table: DeltaTable | None, after: int, max_commits: int
 ) -> tuple[list[LandingCommit], int | None, int]:
     """Lander commits with version > `after`, oldest first: (commits, latest version, versions not read).
 
     At most the newest `max_commits` versions are read (the Delta log is read newest first); when more are
     pending, the oldest ones are counted in the third value and not returned."""
-    if not ref.exists():
+    if table is None:
         return [], None, 0
-    table = DeltaTable(ref.uri, storage_options=dict(ref.storage_options) or None)
     latest = table.version()
     pending = latest - after
     if pending <= 0:
@@ -92,11 +98,11 @@ def landing_commits(
     return sorted(commits, key=lambda c: c.version), latest, max(0, pending - max_commits)
 
 
-def duplicate_keys(ref: DeltaTableRef, start: datetime, end: datetime) -> tuple[int, pl.DataFrame]:
+def duplicate_keys(table: DeltaTable, start: datetime, end: datetime) -> tuple[int, pl.DataFrame]:
     """Rows in [start, end] and the keys (web_id, timestamp, ordinal) found more than once there, any source."""
     days = pl.date_range(start.date(), end.date(), eager=True).implode()
     rows = (
-        ref.scan()
+        pl.scan_delta(table)
         .filter(
             pl.col("date").is_in(days)
             & (pl.col("timestamp") >= pl.lit(start, dtype=UTC_US))
