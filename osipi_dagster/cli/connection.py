@@ -1,0 +1,113 @@
+"""Which connection the CLI talks to: the environment (default) or a `PIConnection` component's defs.yaml.
+
+The YAML's attributes go through `Settings.from_dict`; keys the settings contract does not know (key prefix, group,
+schedules, …: the component's own) are ignored here, and `{{ env.VAR }}` references are resolved from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from osipi_dagster.lib.settings import Settings, SettingsError
+
+DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
+_ENV_REF = re.compile(r"\{\{\s*env(?:\.(\w+)|\(\s*['\"](\w+)['\"]\s*\))\s*\}\}")
+
+
+class ConnectionLoadError(SettingsError):
+    """The named connection cannot be found or read; the message says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Validated settings and where they came from (for the report)."""
+
+    settings: Settings
+    source: str
+
+
+def resolve_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """`{{ env.VAR }}` (or `{{ env('VAR') }}`) replaced by the variable's value, recursively; unset → error."""
+    if isinstance(value, dict):
+        return {k: resolve_env(v, environ, f"{where}{k}.") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, environ, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in environ:
+            raise ConnectionLoadError(
+                f"{where.rstrip('.')} refers to {{{{ env.{name} }}}} but {name} is not set: export it."
+            )
+        return environ[name]
+
+    return _ENV_REF.sub(sub, value)
+
+
+def yaml_path(name: str) -> Path:
+    """NAME → osipi_dagster/defs/NAME/defs.yaml; a path to a defs.yaml (or its folder) is taken as is."""
+    given = Path(name)
+    if given.suffix in (".yaml", ".yml"):
+        return given
+    if given.is_dir() and (given / "defs.yaml").is_file():
+        return given / "defs.yaml"
+    return DEFS_DIR / name / "defs.yaml"
+
+
+def known_connections() -> list[str]:
+    return sorted(p.parent.name for p in DEFS_DIR.glob("*/defs.yaml") if "PIConnection" in p.read_text())
+
+
+def _component_attributes(path: Path) -> dict[str, Any]:
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    except yaml.YAMLError as exc:
+        raise ConnectionLoadError(f"{path} is not valid YAML ({exc}): fix the file.") from None
+    for doc in documents:
+        if str(doc.get("type", "")).endswith("PIConnection"):
+            return dict(doc.get("attributes") or {})
+    if documents and "attributes" in documents[0]:
+        return dict(documents[0]["attributes"] or {})
+    raise ConnectionLoadError(
+        f"{path} holds no PIConnection component: scaffold one with `dg scaffold defs`."
+    )
+
+
+def settings_fields(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes the settings contract knows, also from one nested section (e.g. `connection:`)."""
+    known = Settings.model_fields
+    picked: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if isinstance(value, dict) and key not in known and any(k in known for k in value):
+            picked.update({k: v for k, v in value.items() if k in known})
+    picked.update({k: v for k, v in attributes.items() if k in known})
+    return picked
+
+
+def load(name: str | None, environ: Mapping[str, str] | None = None) -> Loaded:
+    """The settings of connection `name`, or of the environment when `name` is None."""
+    env = os.environ if environ is None else environ
+    if name is None:
+        if not env.get("PI_WEB_API_URL"):
+            raise ConnectionLoadError(
+                "PI_WEB_API_URL is not set: export it (and PI_AUTH_METHOD, …), or pass --connection NAME."
+            )
+        return Loaded(Settings.from_env(env), "environment")
+    path = yaml_path(name)
+    if not path.is_file():
+        names = ", ".join(known_connections()) or "none yet"
+        raise ConnectionLoadError(
+            f"no connection {name!r}: {path} does not exist (known: {names}); "
+            f"scaffold it with `dg scaffold defs osipi_dagster.PIConnection {name}`."
+        )
+    attributes = resolve_env(settings_fields(_component_attributes(path)), env)
+    return Loaded(Settings.from_dict(attributes), str(path))
