@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from osipi_dagster.lib.landing.derived import INTERPOLATED_TABLE, SUMMARY_TABLE
 from osipi_dagster.lib.landing.tables import (
     ATTRIBUTES_TABLE,
     EF_ATTRIBUTES_TABLE,
@@ -34,6 +35,9 @@ ATTRIBUTES_KEY = asset_key(ATTRIBUTES_TABLE)
 EVENT_FRAMES_KEY = asset_key(EVENT_FRAMES_TABLE)
 EF_ATTRIBUTES_KEY = asset_key(EF_ATTRIBUTES_TABLE)
 TIMESERIES_KEY = asset_key(TIMESERIES_TABLE)
+# Derived reads (opt-in, OSIPI_DERIVED_*): defs/pi/derived.py.
+INTERPOLATED_KEY = asset_key(INTERPOLATED_TABLE)
+SUMMARY_KEY = asset_key(SUMMARY_TABLE)
 
 INGEST_JOB = "pi_ingest_job"
 CATALOGUE_JOB = "pi_catalogue_job"
