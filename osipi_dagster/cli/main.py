@@ -47,11 +47,13 @@ def _client(loaded: Loaded) -> PIWebAPIClient:
 
 def _check(loaded: Loaded, as_json: bool) -> int:
     s = loaded.settings
-    steps = check.Checker(s, from_env=loaded.source == "environment").run()
+    checker = check.Checker(s, from_env=loaded.source == "environment")
+    steps = checker.run()
     healthy, line = check.verdict(steps)
     if as_json:
         emit_json({"connection": loaded.source, "url": s.pi_web_api_url, "auth_method": s.auth_method,
-                   "healthy": healthy, "verdict": line, "steps": check.as_json(steps)}, s)  # fmt: skip
+                   "healthy": healthy, "verdict": line,
+                "facts": checker.facts, "steps": check.as_json(steps)}, s)  # fmt: skip
     else:
         emit(f"connection {loaded.source}: {s.pi_web_api_url} ({s.auth_method})", s)
         rows = [[MARK[st.status], st.name, st.detail] for st in steps]
