@@ -13,6 +13,7 @@ import pytest
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.piwebapi import batch as batch_mod
 from osipi_dagster.lib.piwebapi.decode import decode_timed_value
+from osipi_dagster.lib.piwebapi.errors import PIWebAPIError
 from osipi_dagster_tests.client.expected import Expected
 from osipi_dagster_tests.emulator import Emulator
 
@@ -66,7 +67,8 @@ def test_request_template_reports_each_item_status(
     }
     results = batch_mod.execute(pi.session, requests)
     fan = results["ends"]
-    # Static attributes are not streams: their sub-requests fail (404) while the PI Point ones succeed → 207.
+    # Static attributes are not streams: their sub-requests fail (409, the data reference does not support the
+    # method) while the PI Point ones succeed → 207.
     assert fan.status == 207 and fan.content["Total"] == len(attrs)
     assert fan.items is not None and len(fan.items) == len(attrs)
     for attr, item in zip(attrs, fan.items, strict=True):
@@ -74,29 +76,33 @@ def test_request_template_reports_each_item_status(
             assert item.status == 200
             assert item.content == pi.get(f"streams/{attr['WebId']}/end")
         else:
-            assert item.status == 404 and not item.ok
-            assert attr["WebId"] in str(item.content)
+            assert item.status == 409 and not item.ok
+            assert attr["Path"] in item.content["Errors"][0]
 
 
-def test_list_and_fan_out_nulls_only_the_404s(
+def test_list_and_fan_out_nulls_the_404s_and_raises_other_failures(
     pi: PIWebAPIClient, element_with_mixed_attributes: tuple[str, list[dict[str, Any]]]
 ) -> None:
     element, attrs = element_with_mixed_attributes
     before = pi.stats.http_calls
+    # An attribute's WebId names no element: every fan-out item answers 404 and is absent, the listing is kept.
     listed = batch_mod.list_and_fan_out(
         pi.session,
         {element: pi.url(f"elements/{element}/attributes")},
-        pi.url("streams/{0}/end"),
+        pi.url("elements/{0}"),
         web_ids={element: element},
     )
     assert pi.stats.http_calls - before == 1
     got = listed[element]
     assert [x.item["WebId"] for x in got] == [a["WebId"] for a in attrs]
-    for x in got:
-        if x.item["DataReferencePlugIn"]:
-            assert x.content == pi.get(f"streams/{x.item['WebId']}/end")
-        else:
-            assert x.content is None
+    assert all(x.content is None for x in got)
+    # Any other failure raises: a static attribute is not a stream (409).
+    with pytest.raises(PIWebAPIError) as refused:
+        batch_mod.list_and_fan_out(
+            pi.session, {element: pi.url(f"elements/{element}/attributes")}, pi.url("streams/{0}/end")
+        )
+    static = next(a for a in attrs if not a["DataReferencePlugIn"])
+    assert refused.value.status == 409 and static["WebId"] in str(refused.value)
 
 
 def test_list_and_fan_out_pages_the_listing(
