@@ -19,10 +19,14 @@ import polars as pl
 import pytest
 
 from osipi_dagster.defs.pi.catalogue import pi_points
-from osipi_dagster.defs.pi.derived import build_derived_assets, derived_reads, derived_settings_from_env
+from osipi_dagster.defs.pi.derived import (
+    build_derived_assets,
+    build_derived_defs,
+    derived_reads,
+    derived_settings_from_env,
+)
 from osipi_dagster.defs.pi.names import REPAIR_TAG
-from osipi_dagster.lib.landing.derived import SUMMARIES_SCHEMA, DerivedRead, stale_hours
-from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
+from osipi_dagster.lib.landing.derived import SUMMARIES_SCHEMA
 from osipi_dagster.lib.settings import DerivedSettings, SettingsError
 from osipi_dagster_tests.conftest import DEFAULT_ARGS
 from osipi_dagster_tests.defs.conftest import make_resources, read_table
@@ -145,6 +149,10 @@ def landed_summaries(lake: Path, start: datetime, step: timedelta) -> pl.DataFra
 
 def test_off_unless_enabled_and_keys_follow_the_prefix() -> None:
     assert build_derived_assets(DerivedSettings()) == []
+    assert build_derived_defs(DerivedSettings()).assets is None
+    on = build_derived_defs(DerivedSettings(summary_interval="1h"), key_prefix="site_b", name_prefix="site_b")
+    assert [s.name for s in on.schedules or []] == ["site_b_derived_hourly_schedule"]
+    assert [s.name for s in on.sensors or []] == ["site_b_derived_late_data_sensor"]
     assert derived_reads(derived_settings_from_env({})) == []
     env = {"OSIPI_DERIVED_INTERPOLATED_INTERVAL": "1m", "OSIPI_DERIVED_SUMMARY_INTERVAL": "15m"}
     keys = [a.key.to_user_string() for a in build_derived_assets(derived_settings_from_env(env))]
@@ -230,40 +238,59 @@ def test_reruns_leave_one_copy(emu: Emulator, lake: Path, clean_tag: str) -> Non
         assert again["date"].unique().to_list() == [at(7).date()]
 
 
-def test_late_insert_is_found_and_the_repair_relands_it(
+def tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, resources: dict[str, object], cursor: str | None
+):
+    (sensor,) = defs.sensors
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources, definitions=defs
+    ) as context:
+        return sensor.evaluate_tick(context)
+
+
+def test_late_insert_is_found_by_the_sensor_and_the_repair_relands_it(
     emu: Emulator, http: httpx.Client, lake: Path, points: pl.DataFrame, clean_tag: str
 ) -> None:
-    read = DerivedRead("summary_values", timedelta(minutes=30), "30m", tuple(TYPES), "EventWeighted")
-    defs = assets(summary_interval="30m", summary_types=TYPES, calculation_basis="EventWeighted")
-    assert run(emu, lake, defs, "2024-05-01-07:00").success
-    hours = [at(7)]
-    from osipi_dagster.lib.lake import Lake
-
-    ref = Lake(str(lake)).table("summary_values")
-    tags = points.rename({"name": "tag"})
-    with PIWebAPIClient(ClientConfig(base_url=emu.api)) as client:
-        assert stale_hours(client, ref, read, tags, hours) == []
+    settings = DerivedSettings(summary_interval="30m", summary_types=TYPES, calculation_basis="EventWeighted")
+    defs = build_derived_defs(settings)
+    resources = make_resources(emu.api, lake)
+    defs = dg.Definitions.merge(defs, dg.Definitions(resources=resources))
+    (asset,) = build_derived_assets(settings)
     late = {"Timestamp": iso(at(7, 10)), "Value": 1000}
-    with httpx.Client(base_url=emu.root, timeout=60, headers={"X-Requested-With": "test"}) as admin:
-        admin.post(f"/admin/streams/{clean_tag}/insert", json=[late]).raise_for_status()
-        try:
-            with PIWebAPIClient(ClientConfig(base_url=emu.api)) as client:
-                assert stale_hours(client, ref, read, tags, [at(7), at(8)]) == [at(7)]
-            result = run(emu, lake, defs, "2024-05-01-07:00", **{REPAIR_TAG: "late_data"})
-            md = result.asset_materializations_for_node("pi__summary_values")[0].metadata
-            # Interval 07:00–07:30 of the clean tag: Total, Count, Average, Maximum and their timestamps moved.
-            assert (
-                md["rows_changed"].value >= 4 and md["rows_inserted"].value == md["rows_deleted"].value == 0
-            )
-            landed = landed_summaries(lake, at(7), timedelta(minutes=30))
-            assert landed.equals(
-                raw_summaries(http, points["web_id"].to_list(), at(7), at(8), "30m", "EventWeighted")
-            )
-            total = landed.filter((pl.col("web_id") == clean_tag) & (pl.col("summary_type") == "Total"))
-            assert total["value"].to_list() == [1004, 8]
-            with PIWebAPIClient(ClientConfig(base_url=emu.api)) as client:
-                assert stale_hours(client, ref, read, tags, hours) == []
-        finally:
-            admin.post(
-                f"/admin/streams/{clean_tag}/delete", json={"Timestamps": [late["Timestamp"]]}
-            ).raise_for_status()
+    with dg.instance_for_test() as instance:
+        for key in ("2024-05-01-07:00", "2024-05-01-08:00"):
+            assert dg.materialize([asset], resources=resources, instance=instance, partition_key=key).success
+        quiet = tick(defs, instance, resources, None)
+        assert quiet.run_requests == [] and "2 hours re-asked from PI, no change" in quiet.skip_message
+        with httpx.Client(base_url=emu.root, timeout=60, headers={"X-Requested-With": "test"}) as admin:
+            admin.post(f"/admin/streams/{clean_tag}/insert", json=[late]).raise_for_status()
+            try:
+                found = tick(defs, instance, resources, quiet.cursor)
+                (request,) = found.run_requests
+                assert request.partition_key == "2024-05-01-07:00"
+                assert request.asset_selection == [asset.key] and request.tags[REPAIR_TAG] == "late_data"
+                # In flight: the next tick does not request it again.
+                assert tick(defs, instance, resources, found.cursor).run_requests == []
+                result = dg.materialize(
+                    [asset],
+                    resources=resources,
+                    instance=instance,
+                    partition_key="2024-05-01-07:00",
+                    tags=request.tags,
+                )
+                md = result.asset_materializations_for_node("pi__summary_values")[0].metadata
+                # Interval 07:00–07:30 of the clean tag: Total, Count, Average and Maximum changed.
+                assert (
+                    md["rows_changed"].value >= 4
+                    and md["rows_inserted"].value == md["rows_deleted"].value == 0
+                )
+                landed = landed_summaries(lake, at(7), timedelta(minutes=30))
+                ids = points["web_id"].to_list()
+                assert landed.equals(raw_summaries(http, ids, at(7), at(9), "30m", "EventWeighted"))
+                total = landed.filter((pl.col("web_id") == clean_tag) & (pl.col("summary_type") == "Total"))
+                assert total["value"].to_list() == [1004, 8, 16, 32]
+                assert tick(defs, instance, resources, found.cursor).run_requests == []
+            finally:
+                admin.post(
+                    f"/admin/streams/{clean_tag}/delete", json={"Timestamps": [late["Timestamp"]]}
+                ).raise_for_status()

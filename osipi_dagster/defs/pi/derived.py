@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import polars as pl
 
+from osipi_dagster.defs.pi.derived_late_data import build_derived_late_data_sensor
 from osipi_dagster.defs.pi.names import (
     GROUP,
     INTERPOLATED_TABLE,
@@ -40,6 +41,9 @@ from osipi_dagster.lib.landing.selection import tags_to_extract
 from osipi_dagster.lib.settings import DerivedSettings, env_settings
 
 COMPLETE, GOOD_SHARE = "complete", "good_share"
+DERIVED_JOB_SUFFIX = "derived_job"
+# Two minutes after the recorded-values schedule (HOURLY_LAG_MINUTES): late values have had the same time to land.
+DERIVED_LAG_MINUTES = 12
 DESCRIPTIONS = {
     INTERPOLATED_TABLE: "PI's interpolated values every {interval} of the catalogued tags matching PI_TAG_FILTER "
     "(OSIPI_DERIVED_INTERPOLATED_INTERVAL), one UTC hour per partition, read from PI.",
@@ -219,7 +223,50 @@ def check_results(
     ]
 
 
+def build_derived_defs(
+    settings: DerivedSettings | None = None,
+    *,
+    key_prefix: str = KEY_PREFIX,
+    group: str = GROUP,
+    pi_resource_key: str = "pi",
+    lake_resource_key: str = "lake",
+    pool: str = POOL,
+    points_key: dg.AssetKey = POINTS_KEY,
+    name_prefix: str = KEY_PREFIX,
+) -> dg.Definitions:
+    """One connection's derived reads with their job, hourly schedule and late-data sensor (empty when off)."""
+    settings = derived_settings_from_env() if settings is None else settings
+    reads = derived_reads(settings)
+    assets = build_derived_assets(
+        settings,
+        key_prefix=key_prefix,
+        group=group,
+        pi_resource_key=pi_resource_key,
+        lake_resource_key=lake_resource_key,
+        pool=pool,
+        points_key=points_key,
+    )
+    if not assets:
+        return dg.Definitions()
+    job = dg.define_asset_job(
+        f"{name_prefix}_{DERIVED_JOB_SUFFIX}",
+        selection=dg.AssetSelection.assets(*assets),
+        description="Derived reads (interpolated values, summaries) for UTC hours.",
+    )
+    schedule = dg.build_schedule_from_partitioned_job(
+        job,
+        name=f"{name_prefix}_derived_hourly_schedule",
+        description="Derived reads of the hour that just closed, DERIVED_LAG_MINUTES after it closes.",
+        minute_of_hour=DERIVED_LAG_MINUTES,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    sensor = build_derived_late_data_sensor(
+        list(zip(reads, assets, strict=True)), job, pi_resource_key, lake_resource_key, name_prefix
+    )
+    return dg.Definitions(assets=assets, jobs=[job], schedules=[schedule], sensors=[sensor])
+
+
 @dg.definitions
 def derived() -> dg.Definitions:
-    """The environment connection's derived-read assets (none unless OSIPI_DERIVED_* enable them)."""
-    return dg.Definitions(assets=build_derived_assets())
+    """The environment connection's derived reads (nothing unless OSIPI_DERIVED_* enable them)."""
+    return build_derived_defs()
