@@ -1,11 +1,16 @@
-"""Benchmark of streaming end to end: 10,000 subscribed tags → listener → spool → Dagster sensor → run → Delta.
+"""Benchmark of streaming end to end: 10,000 subscribed tags → listener → spool → Delta, the chosen design beside
+today's, with the goals of issue 18 (latency p50 ≤ 2 s / p95 ≤ 5 s, Dagster ≤ 10 % of a core, ≤ 60 landing runs/h).
 
-`--mode dagster` (default) measures the production path: a real `dagster-daemon` on a scratch DAGSTER_HOME with
-`pi_stream_landing_sensor` turned on; `--mode direct` calls land_segments() in this process (the landing's own cost).
-Latency is per value, over ALL values landed in the measured window: the Delta commit time of the row's batch (from
-the Delta log, found by the batch's `ingested_at`) minus its PI timestamp (emulator on a real-time clock). Also
-prints values/s, runs per hour, run launch overhead and the CPU used by Dagster (daemon, code server, runs).
-Run: .venv/bin/python bench/bench_streaming.py [--tags 10000] [--seconds 300] [--warmup 60] [--mode dagster]
+Modes (`--modes`, default `runs,lander,lander@10x`):
+* `runs` — today's run per micro-batch: a real `dagster-daemon` with `pi_stream_landing_sensor`, one run at a time;
+* `lander` — the chosen design: the listener and the lander (`python -m osipi_dagster.lib.streaming land`) commit
+  micro-batches; a real `dagster-daemon` with `pi_stream_report_sensor` reports each commit as a materialization;
+* `lander@10x` — the same at ten times the value rate (the emulator clock runs 10× faster than real time);
+* `direct` — land_segments() in this process every `--batch-s` (the landing's own cost, no Dagster).
+Latency is per value, over ALL values landed in the measured window: the Delta commit time of the value's batch
+(Delta log, matched by the batch's `ingested_at`) minus the real time at which PI's clock reached its timestamp.
+CPU is sampled from /proc: Dagster = the daemon's session (daemon, code server, the runs it launches).
+Run: .venv/bin/python bench/bench_streaming.py [--tags 10000] [--seconds 240] [--warmup 60] [--modes runs,lander]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import deltalake
 import polars as pl
@@ -35,10 +41,12 @@ from osipi_dagster.lib.lake import Lake  # noqa: E402
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient  # noqa: E402
 from osipi_dagster.lib.streaming import SpoolReader, land_segments  # noqa: E402
 from osipi_dagster.lib.streaming.landing import INGESTED_AT_KEY  # noqa: E402
+from osipi_dagster.lib.streaming.reports import landing_commits, open_table  # noqa: E402
 
 BIN = Path(sys.executable).parent
 JOB = "pi_stream_landing_job"
-SENSOR = "pi_stream_landing_sensor"
+SENSORS = {"runs": "pi_stream_landing_sensor", "lander": "pi_stream_report_sensor"}
+STREAM_KEY = ("pi", "pi_timeseries_stream")
 TICK = os.sysconf("SC_CLK_TCK")
 # How the daemon's processes are told apart in their command lines.
 PROCESS_KINDS = ("dagster-daemon run", "api grpc", "multiprocessing.spawn", "tail -F")
@@ -119,8 +127,9 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
         proc.wait(10)
 
 
-def per_value_latency(lake: Path, since: datetime, until: datetime) -> pl.DataFrame:
-    """Streamed rows with PI timestamp in [since, until] and their commit time (from the Delta log)."""
+def per_value_latency(lake: Path, clock: PIClock, since: datetime, until: datetime) -> pl.DataFrame:
+    """Streamed rows whose PI timestamp falls in the real-time window [since, until], with their commit time (from
+    the Delta log) minus the real time at which PI's clock reached the timestamp."""
     table = deltalake.DeltaTable(str(lake / "pi_timeseries"))
     commits = pl.DataFrame(
         [
@@ -132,23 +141,44 @@ def per_value_latency(lake: Path, since: datetime, until: datetime) -> pl.DataFr
     ).unique("ingested_at")
     rows = pl.from_arrow(table.to_pyarrow_table(columns=["web_id", "timestamp", "source", "ingested_at"]))
     assert isinstance(rows, pl.DataFrame)
+    real_us = clock.real_us(pl.col("timestamp").dt.epoch("us"))
     return (
-        rows.filter((pl.col("source") == "stream") & pl.col("timestamp").is_between(since, until))
-        .join(commits, on="ingested_at", how="left")
-        .with_columns(
-            ((pl.col("committed_ms") * 1000 - pl.col("timestamp").dt.epoch("us")) / 1e6).alias("lat_s")
+        rows.filter(
+            (pl.col("source") == "stream")
+            & pl.col("timestamp").is_between(clock.pi_time(since), clock.pi_time(until))
         )
+        .join(commits, on="ingested_at", how="left")
+        .with_columns(((pl.col("committed_ms") * 1000 - real_us) / 1e6).alias("lat_s"))
     )
 
 
-def start_dagster(work: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+class PIClock:
+    """The emulator's clock against real time: pi = anchor + (real − anchor) · rate (rate 1: PI time is real time)."""
+
+    def __init__(self, api: str, rate: float) -> None:
+        self.rate = rate
+        with PIWebAPIClient(ClientConfig(base_url=api)) as pi:
+            before = time.time()
+            server = pi.server_time().timestamp()
+            local = (before + time.time()) / 2
+        self.anchor_s = local if rate == 1 else (server - rate * local) / (1 - rate)
+
+    def pi_time(self, real: datetime) -> datetime:
+        return datetime.fromtimestamp(self.anchor_s + (real.timestamp() - self.anchor_s) * self.rate, UTC)
+
+    def real_us(self, pi_us: pl.Expr) -> pl.Expr:
+        anchor_us = self.anchor_s * 1e6
+        return anchor_us + (pi_us - anchor_us) / self.rate
+
+
+def start_dagster(work: Path, env: dict[str, str], sensor: str) -> subprocess.Popen[bytes]:
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     workspace = ["-w", str(ROOT / "workspace.yaml")]
     # The sensor ships STOPPED; this is the same command an operator runs once per deployment.
     subprocess.run(
-        [str(BIN / "dagster"), "sensor", "start", SENSOR, *workspace], cwd=ROOT, env=env, check=True
+        [str(BIN / "dagster"), "sensor", "start", sensor, *workspace], cwd=ROOT, env=env, check=True
     )
     log = open(work / "daemon.log", "wb")  # noqa: SIM115 - kept open for the daemon's lifetime
     return subprocess.Popen(
@@ -161,65 +191,75 @@ def start_dagster(work: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def run_records(home: Path) -> list[object]:
+def run_records(home: Path, job: str | None = JOB) -> list[Any]:
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(home)
     with dg.DagsterInstance.get() as instance:
-        return list(instance.get_run_records(dg.RunsFilter(job_name=JOB)))
+        return list(instance.get_run_records(dg.RunsFilter(job_name=job) if job else None))
 
 
 def unfinished(home: Path) -> bool:
     import dagster as dg
 
     done = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-    return any(r.dagster_run.status not in done for r in run_records(home))  # type: ignore[attr-defined]
+    return any(r.dagster_run.status not in done for r in run_records(home))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--tags", type=int, default=10_000)
-    p.add_argument("--seconds", type=float, default=300.0, help="measured window, after the warm-up")
-    p.add_argument("--warmup", type=float, default=60.0)
-    p.add_argument("--mode", choices=["dagster", "direct"], default="dagster")
-    p.add_argument("--batch-s", type=float, default=2.0, help="direct mode: land every this many seconds")
-    p.add_argument("--segment-age", type=float, default=1.0)
-    p.add_argument("--min-run-interval", type=float, default=0.0, help="OSIPI_STREAM_MIN_RUN_INTERVAL_S")
-    args = p.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench_streaming_"))
-    spool_dir, lake_dir = work / "spool", work / "lake"
-    emu_args = ("--tags", str(args.tags), "--channel-poll-ms", "1000")
+def reported(home: Path) -> list[Any]:
+    """Runless materializations of the stream asset (the report sensor's), oldest first."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        records = instance.fetch_materializations(dg.AssetKey(list(STREAM_KEY)), limit=10_000).records
+        return sorted((r for r in records if not r.run_id), key=lambda r: r.timestamp)
+
+
+def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One mode end to end; returns its figures (and prints them)."""
+    kind, _, rate_text = mode.partition("@")
+    rate = float(rate_text.rstrip("x")) if rate_text else 1.0
+    work = Path(tempfile.mkdtemp(prefix=f"bench_streaming_{kind}_"))
+    spool_dir, lake_dir, home = work / "spool", work / "lake", work / "dagster_home"
+    emu_args = ("--tags", str(args.tags), "--channel-poll-ms", "1000", "--clock-rate", f"{rate:g}")
     daemon: subprocess.Popen[bytes] | None = None
+    lander: subprocess.Popen[bytes] | None = None
     sampler: CpuSampler | None = None
-    with start_emulator(*emu_args, timeout=180) as emu:
+    with start_emulator(*emu_args, timeout=300) as emu:
         with PIWebAPIClient(ClientConfig(base_url=emu.api)) as pi:
             ids = [w for s in pi.data_servers() for f in pi.iter_points(s) for w in f["web_id"].to_list()]
+        clock = PIClock(emu.api, rate)
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "PI_WEB_API_URL": emu.api,
             "OSIPI_LAKE_URI": str(lake_dir),
             "OSIPI_STREAM_SPOOL": str(spool_dir),
-            "DAGSTER_HOME": str(work / "dagster_home"),
+            "DAGSTER_HOME": str(home),
             "OSIPI_STREAM_MIN_RUN_INTERVAL_S": str(args.min_run_interval),
         }
-        cmd = [str(BIN / "python"), "-m", "osipi_dagster.lib.streaming", "listen", "--spool", str(spool_dir)]
-        cmd += ["--segment-age", str(args.segment_age), "--log-level", "WARNING"]
+        module = [str(BIN / "python"), "-m", "osipi_dagster.lib.streaming"]
+        common = ["--spool", str(spool_dir), "--log-level", "WARNING", "--health-address", "127.0.0.1:0"]
+        cmd = [*module, "listen", *common, "--segment-age", str(args.segment_age)]
         for w in ids:
             cmd += ["--web-id", w]
         listener = subprocess.Popen(cmd, env=env, cwd=ROOT)
         reader = SpoolReader(spool_dir)
         try:
-            if args.mode == "dagster":
-                daemon = start_dagster(work, env)
+            if kind == "lander":
+                lander = subprocess.Popen([*module, "land", *common], env=env, cwd=ROOT)
+            if kind in SENSORS:
+                daemon = start_dagster(work, env, SENSORS[kind])
                 sampler = CpuSampler(daemon.pid).start()
             began = datetime.now(UTC)
             measure_from = began + timedelta(seconds=args.warmup)
             measure_to = measure_from + timedelta(seconds=args.seconds)
             cpu_at_start: float | None = None
-            listener_cpu_start = 0.0
+            other_runs_at_start = 0.0
+            listener_cpu0 = lander_cpu0 = 0.0
             while datetime.now(UTC) < measure_to:
-                if args.mode == "direct":
+                if kind == "direct":
                     names = [s.name for s in reader.ready()]
                     if names:
                         land_segments(Lake(str(lake_dir)), reader, names)
@@ -228,79 +268,171 @@ def main() -> None:
                     time.sleep(1.0)
                 if cpu_at_start is None and datetime.now(UTC) >= measure_from:
                     cpu_at_start = sampler.total() if sampler else 0.0
-                    listener_cpu_start = proc_cpu(listener.pid)
+                    other_runs_at_start = (
+                        sampler.total(lambda c: "multiprocessing.spawn" in c)
+                        if sampler and kind == "lander"
+                        else 0.0
+                    )
+                    listener_cpu0 = proc_cpu(listener.pid)
+                    lander_cpu0 = proc_cpu(lander.pid) if lander else 0.0
             cpu_window = (sampler.total() if sampler else 0.0) - (cpu_at_start or 0.0)
-            listener_cpu = proc_cpu(listener.pid) - listener_cpu_start
+            # With the lander no run lands anything: runs launched meanwhile are other sensors' (freshness checks).
+            other_runs = (
+                sampler.total(lambda c: "multiprocessing.spawn" in c) if sampler and kind == "lander" else 0.0
+            )
+            other_runs -= other_runs_at_start
+            listener_cpu = proc_cpu(listener.pid) - listener_cpu0
+            lander_cpu = (proc_cpu(lander.pid) - lander_cpu0) if lander else 0.0
             listener.send_signal(signal.SIGTERM)
             listener.wait(60)
             # Everything sealed must land (bounded): the values of the window are in the lake before measuring.
-            if args.mode == "direct":
+            if kind == "direct":
                 names = [s.name for s in reader.ready()]
                 if names:
                     land_segments(Lake(str(lake_dir)), reader, names)
             else:
-                wait_for(lambda: not reader.ready(), 180, "the sensor to land every sealed segment")
+                wait_for(lambda: not reader.ready(), 300, "every sealed segment to land")
+            if kind == "runs":
                 # A run may still be finishing (its segments already moved): stopping the daemon would kill it.
-                wait_for(lambda: not unfinished(work / "dagster_home"), 120, "the last landing run to finish")
+                wait_for(lambda: not unfinished(home), 120, "the last landing run to finish")
+            if kind == "lander":
+                ref = Lake(str(lake_dir)).table("pi_timeseries")
+                last = max(c.version for c in landing_commits(open_table(ref), -1, 100_000)[0])
+
+                def all_reported() -> bool:
+                    return any(
+                        r.asset_materialization.metadata["delta_version"].value >= last
+                        for r in reported(home)
+                    )
+
+                wait_for(all_reported, 120, "the report sensor to report the last landing")
             state = reader.listener_state()
         finally:
-            if listener.poll() is None:
-                listener.kill()
-                listener.wait(10)
+            for proc in (listener, lander):
+                if proc is not None and proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(60)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(10)
             if daemon is not None:
                 stop_group(daemon)
             if sampler is not None:
                 sampler.stop()
 
-    values = per_value_latency(lake_dir, measure_from, measure_to)
+    values = per_value_latency(lake_dir, clock, measure_from, measure_to)
     window = (measure_to - measure_from).total_seconds()
     lat = values["lat_s"].drop_nulls()
-    print(f"mode                        {args.mode}; scratch dir {work}")
+    out: dict[str, Any] = {
+        "mode": mode,
+        "tags": len(ids),
+        "values_per_s": values.height / window,
+        "p50": lat.quantile(0.5),
+        "p95": lat.quantile(0.95),
+        "max": lat.max(),
+        "listener_cpu": listener_cpu / window * 100,
+        "lander_cpu": lander_cpu / window * 100 if lander else None,
+        "dagster_cpu": (cpu_window - other_runs) / window * 100 if sampler else None,
+    }
+    print(f"== {mode}: scratch dir {work}")
     print(
-        f"tags subscribed             {len(ids):,} in {state.get('channels')} channels (URL limit 8,000 bytes)"
+        f"tags subscribed             {len(ids):,} in {state.get('channels')} channels; value rate ×{rate:g}"
     )
     print(f"measured window             {window:.0f} s after a {args.warmup:.0f} s warm-up")
     print(f"values landed (window)      {values.height:,} → {values.height / window:,.0f} values/s")
     print(
-        f"latency PI ts → committed   p50 {lat.quantile(0.5):.2f} s, p95 {lat.quantile(0.95):.2f} s, "
-        f"max {lat.max():.2f} s over all {lat.len():,} values"
+        f"latency PI ts → committed   p50 {out['p50']:.2f} s, p95 {out['p95']:.2f} s, "
+        f"max {out['max']:.2f} s over all {lat.len():,} values"
     )
-    print(f"listener CPU                {listener_cpu / window * 100:.1f} % of one core")
-    if args.mode == "dagster":
-        records = [r for r in run_records(work / "dagster_home")]  # type: ignore[attr-defined]
+    print(f"listener CPU                {out['listener_cpu']:.1f} % of one core")
+    if lander:
+        print(f"lander CPU                  {out['lander_cpu']:.1f} % of one core")
+    if sampler is not None:
+        landing_runs = run_records(home)
+        all_runs = run_records(home, None)
         in_window = [
             r
-            for r in records
-            if r.start_time and measure_from.timestamp() <= r.start_time <= measure_to.timestamp()  # type: ignore[attr-defined]
+            for r in landing_runs
+            if r.start_time and measure_from.timestamp() <= r.start_time <= measure_to.timestamp()
         ]
-        launch = pl.Series([r.start_time - r.create_timestamp.timestamp() for r in in_window])  # type: ignore[attr-defined]
-        wall = pl.Series([r.end_time - r.start_time for r in in_window if r.end_time])  # type: ignore[attr-defined]
-        statuses = pl.Series([r.dagster_run.status.value for r in records]).value_counts()  # type: ignore[attr-defined]
-        print(f"landing runs                {len(records)} in total, {len(in_window)} started in the window")
-        print(f"runs per hour               {len(in_window) / window * 3600:,.0f}")
-        print(f"run status                  {dict(statuses.iter_rows())}")
-        print(f"run launch (created→start)  median {launch.median():.1f} s, max {launch.max():.1f} s")
-        print(f"run wall (start→end)        median {wall.median():.1f} s, max {wall.max():.1f} s")
-        assert sampler is not None
+        out["landing_runs_per_h"] = len(in_window) / window * 3600
         by_kind: dict[str, float] = {}
         for key, cpu in sampler.cpu.items():
-            cmd = sampler.commands.get(key, "")
-            kind = next((k for k in PROCESS_KINDS if k in cmd), cmd[:60])
-            by_kind[kind] = by_kind.get(kind, 0.0) + cpu
-        runs_cpu = by_kind.get("multiprocessing.spawn", 0.0)  # the code server starts each run this way
+            command = sampler.commands.get(key, "")
+            name = next((k for k in PROCESS_KINDS if k in command), command[:60])
+            by_kind[name] = by_kind.get(name, 0.0) + cpu
+        print(f"landing runs                {len(landing_runs)} in total ({len(all_runs)} runs of any job)")
+        print(f"landing runs per hour       {out['landing_runs_per_h']:,.0f}")
+        if in_window:
+            launch = pl.Series([r.start_time - r.create_timestamp.timestamp() for r in in_window])
+            wall = pl.Series([r.end_time - r.start_time for r in in_window if r.end_time])
+            print(f"run launch (created→start)  median {launch.median():.1f} s, max {launch.max():.1f} s")
+            print(f"run wall (start→end)        median {wall.median():.1f} s, max {wall.max():.1f} s")
+        if kind == "lander":
+            mats = [
+                r for r in reported(home) if measure_from.timestamp() <= r.timestamp <= measure_to.timestamp()
+            ]
+            out["reported_per_h"] = len(mats) / window * 3600
+            print(
+                f"landings reported (window)  {len(mats)} materializations → {out['reported_per_h']:,.0f} per hour, no run"
+            )
+        runs_note = f"; other jobs' runs ({other_runs:.0f} s) excluded" if other_runs else ""
         print(
-            f"Dagster CPU (window)        {cpu_window:.0f} s = {cpu_window / window * 100:.0f} % of one core "
-            f"(daemon + code server + runs)"
-        )
-        print(
-            f"CPU per run (all runs)      {runs_cpu / max(1, len(records)):.1f} s "
-            f"({len(records)} runs, {runs_cpu:.0f} s in run processes)"
+            f"Dagster CPU (window)        {cpu_window - other_runs:.0f} s = {out['dagster_cpu']:.1f} % of one core "
+            f"(daemon + code server + landing runs{runs_note})"
         )
         print(f"Dagster CPU by process (s)  { ({k: round(v, 1) for k, v in by_kind.items()}) }")
     print(
         f"listener                    messages {state.get('messages')}, reconnects {state.get('reconnects')}, "
         f"heartbeats {state.get('heartbeats')}, gap values {state.get('gap_values')}"
     )
+    return out
+
+
+def table(results: list[dict[str, Any]]) -> None:
+    """The goals' figures side by side (last in the output: run_all.py keeps the tail)."""
+
+    def cell(value: object, fmt: str) -> str:
+        return "–" if value is None else format(value, fmt)
+
+    rows = [
+        ("latency p50 (s)", "p50", ".2f", "≤ 2"),
+        ("latency p95 (s)", "p95", ".2f", "≤ 5"),
+        ("values landed per s", "values_per_s", ",.0f", ""),
+        ("Dagster CPU (% of a core)", "dagster_cpu", ".1f", "≤ 10"),
+        ("landing runs per hour", "landing_runs_per_h", ",.0f", "≤ 60"),
+        ("landings reported per hour", "reported_per_h", ",.0f", ""),
+        ("listener CPU (% of a core)", "listener_cpu", ".1f", ""),
+        ("lander CPU (% of a core)", "lander_cpu", ".1f", ""),
+    ]
+    names = {"runs": "today (run per batch)", "lander": "chosen (lander)", "direct": "direct (no Dagster)"}
+    heads = [
+        names.get(r["mode"], names.get(r["mode"].split("@")[0], "") + f" {r['mode'].split('@')[-1]}")
+        for r in results
+    ]
+    print(f"== goals at {results[0]['tags']:,} tags")
+    print(f"{'figure':<30}" + "".join(f"{h:>26}" for h in heads) + f"{'goal':>8}")
+    for label, key, fmt, goal in rows:
+        print(f"{label:<30}" + "".join(f"{cell(r.get(key), fmt):>26}" for r in results) + f"{goal:>8}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tags", type=int, default=10_000)
+    p.add_argument("--seconds", type=float, default=240.0, help="measured window, after the warm-up")
+    p.add_argument("--warmup", type=float, default=60.0)
+    p.add_argument("--modes", default="runs,lander,lander@10x", help="runs, lander, lander@<rate>x, direct")
+    p.add_argument("--mode", help="one mode (kept for older command lines; 'dagster' = runs)")
+    p.add_argument("--batch-s", type=float, default=2.0, help="direct mode: land every this many seconds")
+    p.add_argument("--segment-age", type=float, default=0.5)
+    p.add_argument(
+        "--min-run-interval", type=float, default=0.0, help="OSIPI_STREAM_MIN_RUN_INTERVAL_S (runs)"
+    )
+    args = p.parse_args()
+    modes = [{"dagster": "runs"}.get(args.mode, args.mode)] if args.mode else args.modes.split(",")
+    results = [run_mode(mode.strip(), args) for mode in modes]
+    table(results)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def test_kill_9_listener_lander_and_daemon_lake_equals_pi_reported_once(
     daemon = procs.start(daemon_cmd(), env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start_sensor("pi_stream_report_sensor", env)
     wait_for(lambda: len(lander_commits(lake)) >= 3, 60, "three landings")
-    wait_for(lambda: reported_versions(home), 120, "the report sensor's first materializations")
+    wait_for(lambda: reported_versions(home), 240, "the report sensor's first materializations")
 
     # The listener dies; PI archives on (30 PI seconds per second); the restart reads the gap from the archive.
     started = datetime.fromisoformat(reader.listener_state()["started_at"])
@@ -162,7 +162,7 @@ def test_kill_9_listener_lander_and_daemon_lake_equals_pi_reported_once(
     assert listener.wait(30) == 0
     wait_for(lambda: not reader.ready(), 60, "the lander to land every sealed segment")
     final = max(lander_commits(lake))
-    wait_for(lambda: max(reported_versions(home), default=-1) >= final, 120, "reports up to the last landing")
+    wait_for(lambda: max(reported_versions(home), default=-1) >= final, 240, "reports up to the last landing")
     lander.send_signal(signal.SIGTERM)
     assert lander.wait(30) == 0
 

@@ -143,16 +143,20 @@ class Lander:
     # -- landing ---------------------------------------------------------------------------------------------
     def land_once(self) -> LandingReport | None:
         """Land the oldest ready segments (up to max_batch_bytes); None when nothing is waiting."""
-        batch = take_batch(self.spool.ready(), self.max_batch_bytes)
+        ready = self.spool.ready()
+        batch = take_batch(ready, self.max_batch_bytes)
         if not batch:
             return None
         listener = self.listener_figures()
+        with self._lock:
+            landings, errors = self.stats.landings, self.stats.errors
         extra = {
             "listener": {k: listener.get(k) for k in LISTENER_REPORTED if k in listener},
+            # Segments still waiting behind this batch: 0-2 in steady state, more while a backlog drains.
             "lander": {
-                k: v
-                for k, v in self.figures().items()
-                if k in ("landings", "errors", "spool_backlog_segments")
+                "landings": landings,
+                "errors": errors,
+                "spool_backlog_segments": len(ready) - len(batch),
             },
         }
         report = land_segments(
