@@ -7,9 +7,10 @@ servers, AF databases, tags selected by the filter, and a sample read. A failed 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from osipi_dagster.lib.piwebapi import (
@@ -26,6 +27,8 @@ from osipi_dagster.lib.settings import Settings
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 CLOCK_TOLERANCE_S = 60.0
+T = TypeVar("T")
+SAMPLE_TAGS = 10  # tags tried by the sample read (the first may be stale)
 
 
 @dataclass
@@ -68,13 +71,21 @@ class Checker:
         )
         with PIWebAPIClient(config) as client:
             if self._connect(client):
-                self._identity(client)
-                self._clock(client)
-                servers = self._data_servers(client)
-                self._af(client)
-                web_id = self._tags(client, servers)
-                self._sample(client, web_id)
+                self._guarded("auth", self._identity, client)
+                self._guarded("clock", self._clock, client)
+                servers = self._guarded("data servers", self._data_servers, client) or []
+                self._guarded("af databases", self._af, client)
+                web_id = self._guarded("tag filter", self._tags, client, servers)
+                self._guarded("sample read", self._sample, client, web_id)
         return self.steps
+
+    def _guarded(self, name: str, step: Callable[..., T], *args: Any) -> T | None:
+        """Run a step; a PI error (403 on one collection, a timeout) fails that step, not the whole check."""
+        try:
+            return step(*args)
+        except PIWebAPIError as exc:
+            self.add(name, FAIL, exc.message, exc.advice)
+            return None
 
     # -- steps ---------------------------------------------------------------------------------------------------
     def _connect(self, client: PIWebAPIClient) -> bool:
@@ -185,13 +196,15 @@ class Checker:
                 "af databases", OK, f"{len(chosen)} selected of {len(paths)}: {', '.join(chosen) or 'none'}"
             )
 
-    def _tags(self, client: PIWebAPIClient, servers: list[DataServer]) -> str | None:
+    def _tags(self, client: PIWebAPIClient, servers: list[DataServer]) -> dict[str, str]:
+        """Counts the tags the filter selects; returns the first few (web id → name) for the sample read."""
         pattern = self.settings.tag_filter
-        count, first = 0, None
+        count, sample = 0, {}
         for server in servers:
             for frame in client.iter_points(server, pattern):
                 count += frame.height
-                first = first or (frame["web_id"][0] if frame.height else None)
+                for row in frame.head(SAMPLE_TAGS - len(sample)).iter_rows(named=True):
+                    sample[row["web_id"]] = row["name"]
         self.facts["tags_selected"] = count
         where = ", ".join(s.name for s in servers) or "no data server"
         if count == 0:
@@ -199,27 +212,23 @@ class Checker:
                      f"fix {self.field('tag_filter', 'PI_TAG_FILTER')}; try `osipi browse tags \"name:...\"`")  # fmt: skip
         else:
             self.add("tag filter", OK, f"{pattern!r} selects {count} tags on {where}")
-        return first
+        return sample
 
-    def _sample(self, client: PIWebAPIClient, web_id: str | None) -> None:
-        if web_id is None:
+    def _sample(self, client: PIWebAPIClient, sample: dict[str, str] | None) -> None:
+        """Recorded values of the last hour (server time) of the first selected tags: reports the first with data."""
+        if not sample:
             self.add("sample read", SKIP, "no tag selected")
             return
-        try:
-            frame = client.recorded([web_id], "*-1h", "*")
-        except PIWebAPIError as exc:
-            self.add("sample read", FAIL, exc.message, exc.advice)
-            return
-        self.facts["sample_values"] = frame.height
-        if frame.height == 0:
-            self.add("sample read", WARN, "no recorded value in the last hour of the first selected tag",
-                     "the tag may be stale or its interface down: check it in PI")  # fmt: skip
+        frame = client.recorded(list(sample), "*-1h", "*")
+        counts = frame.group_by("web_id").len()
+        by_id = dict(zip(counts["web_id"].to_list(), counts["len"].to_list(), strict=True))
+        hit = next((w for w in sample if by_id.get(w)), None)
+        self.facts["sample_values"] = by_id.get(hit, 0) if hit else 0
+        if hit is None:
+            self.add("sample read", WARN, f"no recorded value in the last hour of the first {len(sample)} selected tags",
+                     "the tags may be stale or their interfaces down: check them in PI")  # fmt: skip
         else:
-            self.add(
-                "sample read",
-                OK,
-                f"{frame.height} recorded values in the last hour of the first selected tag",
-            )
+            self.add("sample read", OK, f"{by_id[hit]} recorded values in the last hour of {sample[hit]!r}")
 
 
 def verdict(steps: list[Step]) -> tuple[bool, str]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from osipi_dagster.cli import browse, check
 from osipi_dagster.cli.connection import Loaded, load
-from osipi_dagster.cli.output import emit, emit_json, table
+from osipi_dagster.cli.output import emit, emit_json, redact, table
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient, PIWebAPIError
 from osipi_dagster.lib.settings import SettingsError
 
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _browse_tags(loaded, args.query, args.limit, args.json)
         return _browse_af(loaded, args.path, args.depth, args.json)
     except PIWebAPIError as exc:
-        sys.stderr.write(f"osipi: {exc}\n".replace(loaded.settings.password or "\0", "***"))
+        sys.stderr.write(redact(f"osipi: {exc}", loaded.settings) + "\n")
         return 1
 
 
