@@ -31,7 +31,6 @@ def unique_web_id(spec: dg.AssetCheckSpec, frame: pl.DataFrame) -> dg.AssetCheck
     duplicated = frame.filter(pl.col("web_id").is_duplicated())["web_id"].unique().sort()
     return dg.AssetCheckResult(
         check_name=spec.name,
-        asset_key=spec.asset_key,
         passed=duplicated.len() == 0,
         metadata={"duplicated_web_ids": duplicated.len(), "sample": duplicated.head(5).to_list()},
     )
@@ -43,7 +42,6 @@ def tree_complete(spec: dg.AssetCheckSpec, frame: pl.DataFrame) -> dg.AssetCheck
     )
     return dg.AssetCheckResult(
         check_name=spec.name,
-        asset_key=spec.asset_key,
         passed=orphans.height == 0,
         metadata={"orphans": orphans.height, "sample": orphans["path"].head(5).to_list()},
     )
@@ -54,7 +52,6 @@ def points_resolved(spec: dg.AssetCheckSpec, frame: pl.DataFrame) -> dg.AssetChe
     unresolved = pi_refs.filter(pl.col("point_web_id").is_null())
     return dg.AssetCheckResult(
         check_name=spec.name,
-        asset_key=spec.asset_key,
         # A reference to a deleted or renamed tag is a configuration problem in AF, not an ingestion failure.
         severity=dg.AssetCheckSeverity.WARN,
         passed=unresolved.height == 0,
@@ -118,7 +115,6 @@ def duplicate_keys_result(err: DuplicateKeyError) -> dg.AssetCheckResult:
     """The failed unique_keys result of a run stopped by a repeated key: nothing was written, no materialization."""
     return dg.AssetCheckResult(
         check_name=TS_UNIQUE_KEYS.name,
-        asset_key=TS_UNIQUE_KEYS.asset_key,
         passed=False,
         severity=ERROR,
         description="Duplicate keys detected in the landing stream; the window was not written.",
@@ -136,16 +132,13 @@ def completeness(
 ) -> dg.AssetCheckResult:
     """Lake good counts (web_id, lake_count) against PI's Count (web_id, count); lists the mismatching tags."""
     if pi_counts is None:
-        return dg.AssetCheckResult(
-            check_name=spec.name, asset_key=spec.asset_key, passed=True, metadata={"tags_compared": 0}
-        )
+        return dg.AssetCheckResult(check_name=spec.name, passed=True, metadata={"tags_compared": 0})
     joined = pi_counts.join(lake_counts, on="web_id", how="full", coalesce=True).with_columns(
         pl.col("count").fill_null(0), pl.col("lake_count").fill_null(0)
     )
     bad = joined.filter(pl.col("count") != pl.col("lake_count")).sort("web_id")
     return dg.AssetCheckResult(
         check_name=spec.name,
-        asset_key=spec.asset_key,
         passed=bad.height == 0,
         severity=ERROR,
         metadata={
@@ -181,7 +174,6 @@ def timeseries_results(profile: WindowProfile, pi_counts: pl.DataFrame | None) -
         results.append(
             dg.AssetCheckResult(
                 check_name=spec.name,
-                asset_key=spec.asset_key,
                 passed=finding.passed,
                 severity=ERROR if spec is TS_UNIQUE_KEYS else WARN,
                 metadata={k: v for k, v in metadata.items() if v is not None},

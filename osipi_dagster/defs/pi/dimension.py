@@ -12,7 +12,8 @@ import polars as pl
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.reporting import failures, figures, table_metadata, write_result_metadata
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
-from osipi_dagster.defs.pi.specs import DAILY_FRESHNESS, PI_ASSET
+from osipi_dagster.defs.pi.site import DEFAULT_SITE, Site
+from osipi_dagster.defs.pi.specs import DAILY_FRESHNESS
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.landing.catalogue import Snapshot
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
@@ -45,20 +46,22 @@ def dimension_asset(
     evaluate: Check,
     description: str,
     deps: Sequence[dg.AssetKey] = (),
+    site: Site = DEFAULT_SITE,
 ) -> dg.AssetsDefinition:
     """An unpartitioned, daily-refreshed PI asset named like its table, holding the SCD2 history of `read`."""
 
     @dg.asset(
         name=table,
-        **PI_ASSET,
-        deps=list(deps),
+        **site.asset_kwargs(),
+        deps=[site.key(d) for d in deps],
         freshness_policy=DAILY_FRESHNESS,
-        check_specs=[check],
+        check_specs=[site.check(check)],
         description=description,
     )
-    def _dimension(
-        context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
-    ) -> dg.MaterializeResult:
+    def _dimension(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        pi: PIWebAPIResource
+        lake: LakeResource
+        pi, lake = site.resources(context)
         settings = pi.settings()
         the_lake = lake.get_lake()
         as_of = datetime.now(UTC)

@@ -19,28 +19,40 @@ from osipi_dagster.defs.pi.names import (
     TIMESERIES_JOB,
     TIMESERIES_KEY,
 )
+from osipi_dagster.defs.pi.site import DEFAULT_SITE, Site
 
-CATALOGUE = dg.AssetSelection.assets(POINTS_KEY, ELEMENTS_KEY, ATTRIBUTES_KEY)
-TIMESERIES = dg.AssetSelection.assets(TIMESERIES_KEY)
-EVENT_FRAMES = dg.AssetSelection.assets(EVENT_FRAMES_KEY, EF_ATTRIBUTES_KEY)
 
-# The main job: catalogue + AF snapshots, then the hour of recorded values (which reads the fresh catalogue).
-# Event frames are daily-partitioned; Dagster refuses hourly and daily assets in one job, so they have their own.
-pi_ingest_job = dg.define_asset_job(
-    INGEST_JOB,
-    selection=CATALOGUE | TIMESERIES,
-    description="PI catalogue, AF hierarchy and one hour (or a range of hours) of recorded values.",
-)
-pi_catalogue_job = dg.define_asset_job(
-    CATALOGUE_JOB,
-    selection=CATALOGUE,
-    description="Daily snapshot of the PI catalogue and AF hierarchy.",
-)
-pi_timeseries_job = dg.define_asset_job(
-    TIMESERIES_JOB, selection=TIMESERIES, description="Recorded values for UTC hours."
-)
-pi_event_frames_job = dg.define_asset_job(
-    EVENT_FRAMES_JOB,
-    selection=EVENT_FRAMES,
-    description="Event frames and their captured attribute values for UTC days.",
-)
+def site_jobs(site: Site = DEFAULT_SITE) -> dict[str, dg.UnresolvedAssetJobDefinition]:
+    """The site's jobs by their default name (ingest, catalogue, time series, event frames)."""
+    catalogue = dg.AssetSelection.assets(*(site.key(k) for k in (POINTS_KEY, ELEMENTS_KEY, ATTRIBUTES_KEY)))
+    timeseries = dg.AssetSelection.assets(site.key(TIMESERIES_KEY))
+    event_frames = dg.AssetSelection.assets(site.key(EVENT_FRAMES_KEY), site.key(EF_ATTRIBUTES_KEY))
+    # The main job: catalogue + AF snapshots, then the hour of recorded values (which reads the fresh catalogue).
+    # Event frames are daily-partitioned; Dagster refuses hourly and daily assets in one job, so they have their own.
+    return {
+        INGEST_JOB: dg.define_asset_job(
+            site.job(INGEST_JOB),
+            selection=catalogue | timeseries,
+            description="PI catalogue, AF hierarchy and one hour (or a range of hours) of recorded values.",
+        ),
+        CATALOGUE_JOB: dg.define_asset_job(
+            site.job(CATALOGUE_JOB),
+            selection=catalogue,
+            description="Daily snapshot of the PI catalogue and AF hierarchy.",
+        ),
+        TIMESERIES_JOB: dg.define_asset_job(
+            site.job(TIMESERIES_JOB), selection=timeseries, description="Recorded values for UTC hours."
+        ),
+        EVENT_FRAMES_JOB: dg.define_asset_job(
+            site.job(EVENT_FRAMES_JOB),
+            selection=event_frames,
+            description="Event frames and their captured attribute values for UTC days.",
+        ),
+    }
+
+
+DEFAULT_JOBS = site_jobs()
+pi_ingest_job = DEFAULT_JOBS[INGEST_JOB]
+pi_catalogue_job = DEFAULT_JOBS[CATALOGUE_JOB]
+pi_timeseries_job = DEFAULT_JOBS[TIMESERIES_JOB]
+pi_event_frames_job = DEFAULT_JOBS[EVENT_FRAMES_JOB]

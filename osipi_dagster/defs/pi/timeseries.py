@@ -14,7 +14,7 @@ import polars as pl
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi import checks
 from osipi_dagster.defs.pi.names import POINTS_KEY, REPAIR_REASON_TAG, REPAIR_TAG
-from osipi_dagster.defs.pi.partitions import HOURS_PER_BACKFILL_RUN, hourly_partitions, window
+from osipi_dagster.defs.pi.partitions import HOURS_PER_BACKFILL_RUN, window
 from osipi_dagster.defs.pi.reporting import (
     failures,
     table_metadata,
@@ -23,7 +23,7 @@ from osipi_dagster.defs.pi.reporting import (
     write_result_metadata,
 )
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
-from osipi_dagster.defs.pi.specs import PI_ASSET
+from osipi_dagster.defs.pi.site import DEFAULT_SITE, Site
 from osipi_dagster.lib.lake import DeltaTableRef, Lake, WriteResult
 from osipi_dagster.lib.landing.progress import Progress
 from osipi_dagster.lib.landing.recorded import (
@@ -51,31 +51,41 @@ from osipi_dagster.lib.quality import (
 UNKNOWN_SAMPLE = 20
 
 
-@dg.asset(
-    **PI_ASSET,
-    partitions_def=hourly_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=HOURS_PER_BACKFILL_RUN),
-    deps=[POINTS_KEY],
-    freshness_policy=dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)
-    ),
-    check_specs=checks.TIMESERIES_CHECKS,
-    description="Recorded values (every archive event, duplicates kept by ordinal) of the catalogued tags "
-    "matching PI_TAG_FILTER, one UTC hour per partition, Delta-partitioned by date.",
-)
-def pi_timeseries(
-    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    try:
-        result = land_window(context, pi, lake)
-    except DuplicateKeyError as err:
-        # Yielded (not logged) so the failed blocking check is recorded before the step fails; no materialization.
-        yield checks.duplicate_keys_result(err)
-        raise dg.Failure(
-            description=str(err),
-            metadata={"offending": err.offending, "tags": dg.MetadataValue.json(err.web_ids[:20])},
-        ) from err
-    yield result
+def timeseries_asset(site: Site = DEFAULT_SITE) -> dg.AssetsDefinition:
+    """The site's recorded-values asset (key `<prefix>/pi_timeseries`)."""
+
+    @dg.asset(
+        **site.asset_kwargs(),
+        name=TIMESERIES_TABLE,
+        partitions_def=site.hourly,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=HOURS_PER_BACKFILL_RUN),
+        deps=[site.key(POINTS_KEY)],
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)
+        ),
+        check_specs=[site.check(c) for c in checks.TIMESERIES_CHECKS],
+        description="Recorded values (every archive event, duplicates kept by ordinal) of the catalogued tags "
+        "matching PI_TAG_FILTER, one UTC hour per partition, Delta-partitioned by date.",
+    )
+    def _timeseries(
+        context: dg.AssetExecutionContext,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        pi, lake = site.resources(context)
+        try:
+            result = land_window(context, pi, lake)
+        except DuplicateKeyError as err:
+            # Yielded (not logged) so the failed blocking check is recorded before the step fails.
+            yield checks.duplicate_keys_result(err)
+            raise dg.Failure(
+                description=str(err),
+                metadata={"offending": err.offending, "tags": dg.MetadataValue.json(err.web_ids[:20])},
+            ) from err
+        yield result
+
+    return _timeseries
+
+
+pi_timeseries = timeseries_asset()
 
 
 @dataclass(frozen=True)

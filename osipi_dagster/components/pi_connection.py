@@ -1,0 +1,192 @@
+"""`osipi_dagster.PIConnection`: one PI Web API per `defs/<name>/defs.yaml`, with that connection's whole PI asset
+set (catalogue, AF, event frames, time series with their checks, jobs, schedules) under its own key prefix, group,
+pool and resources.
+
+Load-time rules (so `dg check defs` fails on them): unknown fields, a secret that is not `{{ env.VAR }}`, a
+referenced variable that is unset, and every contract rule of `Settings.from_dict` (URL form, auth completeness…).
+Secrets reach the resource as `dg.EnvVar`, resolved at launch; they never appear in run config or the UI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from pydantic import ValidationError
+
+from osipi_dagster.components.scaffold import PIConnectionScaffolder
+from osipi_dagster.components.schema import ENV_REF, NAME, SCHEDULES, PIConnectionModel
+from osipi_dagster.defs.lake.resources import LakeResource
+from osipi_dagster.defs.pi.catalogue import catalogue_assets
+from osipi_dagster.defs.pi.event_frames import event_frame_assets
+from osipi_dagster.defs.pi.jobs import site_jobs
+from osipi_dagster.defs.pi.resources import LateDataConfig, PIWebAPIResource, QualityConfig
+from osipi_dagster.defs.pi.schedules import site_schedules
+from osipi_dagster.defs.pi.site import Site
+from osipi_dagster.defs.pi.timeseries import timeseries_asset
+from osipi_dagster.lib.settings import Settings, SettingsError, is_secret
+from osipi_dagster.lib.settings.sections import ConnectionFields, SelectionFields
+
+SECRETS = {name for name, info in Settings.model_fields.items() if is_secret(info)}
+
+
+class PIConnectionError(ValueError):
+    """A PIConnection's defs.yaml is wrong: each line names the field and the fix."""
+
+
+def resolve_env(attrs: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """`{{ env.VAR }}` references replaced by their values, and the secret fields' variables; raises naming every
+    literal secret and every unset variable."""
+    problems: list[str] = []
+    secrets: dict[str, str] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, Mapping):
+            return {k: walk(v, f"{path}.{k}" if path else k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            if path in SECRETS and value is not None:
+                problems.append(
+                    f"{path}: a secret must be an environment reference: write '{{{{ env.VAR }}}}'."
+                )
+            return value
+        ref = ENV_REF.match(value)
+        if ref is None:
+            if path in SECRETS:
+                problems.append(
+                    f"{path}: a literal secret is not allowed: write '{{{{ env.VAR }}}}' and set VAR where the "
+                    "code location runs."
+                )
+            elif "{{" in value:
+                problems.append(f"{path}: only '{{{{ env.VAR }}}}' references are supported, got {value!r}.")
+            return value
+        var = ref.group(1)
+        if path in SECRETS:
+            secrets[path] = var
+        if var not in os.environ:
+            problems.append(
+                f"{path}: environment variable {var} is not set: export {var} (or fix the reference)."
+            )
+            return None
+        return os.environ[var]
+
+    resolved = walk(dict(attrs), "")
+    if problems:
+        raise PIConnectionError(f"{where}:\n" + "\n".join(f"  {p}" for p in problems))
+    return resolved, secrets
+
+
+def describe(error: Any) -> str:
+    """One schema error as `field: problem: fix`."""
+    path = ".".join(map(str, error["loc"]))
+    if error["type"] == "extra_forbidden":
+        model: Any = PIConnectionModel
+        for part in error["loc"][:-1]:
+            model = model.model_fields[part].annotation
+        known = ", ".join(model.model_fields)
+        return f"{path}: unknown field: remove it, or use one of {known} (docs/connections.md)."
+    return f"{path}: {error['msg']}."
+
+
+@dg.scaffold_with(PIConnectionScaffolder)
+class PIConnection(dg.Component):
+    """One PI Web API connection and its PI assets, jobs and schedules."""
+
+    def __init__(
+        self, name: str, values: dict[str, Any], secrets: dict[str, str], settings: Settings
+    ) -> None:
+        self.name = name
+        self.values = values
+        self.secrets = secrets
+        self.settings = settings
+
+    @classmethod
+    def get_model_cls(cls) -> type[dg.Model]:
+        return PIConnectionModel
+
+    @classmethod
+    def load(cls, attributes: Any, context: dg.ComponentLoadContext) -> PIConnection:
+        raw = attributes.model_dump(exclude_unset=True) if attributes is not None else {}
+        return cls.from_attributes(context.path.name, raw)
+
+    @classmethod
+    def from_attributes(cls, name: str, raw: Mapping[str, Any]) -> PIConnection:
+        """A connection named `name` (its defs folder) from its YAML attributes, templates unresolved; raises
+        PIConnectionError naming every wrong field and its fix."""
+        where = f"{name}/defs.yaml (osipi_dagster.components.PIConnection)"
+        if not NAME.match(name):
+            raise PIConnectionError(
+                f"{where}: the folder name {name!r} must be lower case letters, digits, _."
+            )
+        try:
+            PIConnectionModel.model_validate(dict(raw))
+        except ValidationError as err:
+            lines = [describe(e) for e in err.errors()]
+            raise PIConnectionError(f"{where}:\n" + "\n".join(f"  {line}" for line in lines)) from None
+        values, secrets = resolve_env(raw, where)
+        unknown = set(values.get("schedules", {})) - set(SCHEDULES)
+        if unknown:
+            raise PIConnectionError(
+                f"{where}:\n  schedules: unknown {sorted(unknown)}: use {', '.join(SCHEDULES)}."
+            )
+        contract = {k: v for k, v in values.items() if k in Settings.model_fields}
+        try:
+            settings = Settings.from_dict(contract)
+        except SettingsError as err:
+            raise PIConnectionError(
+                f"{where}:\n" + "\n".join(f"  {line}" for line in str(err).splitlines())
+            ) from None
+        return cls(name, values, secrets, settings)
+
+    def site(self) -> Site:
+        v = self.values
+        return Site(
+            name=self.name,
+            key_prefix=tuple(v.get("key_prefix") or [self.name]),
+            group=v.get("group") or self.name,
+            pool=v.get("pool") or f"pi_web_api_{self.name}",
+            pi_key=f"{self.name}_pi",
+            lake_key=f"{self.name}_lake",
+            start=self.settings.start_date,
+            schedules=dict(v.get("schedules") or {}),
+            timezone=v.get("timezone") or "UTC",
+        )
+
+    def pi_resource(self) -> PIWebAPIResource:
+        fields: dict[str, Any] = {}
+        for name in (*ConnectionFields.model_fields, *SelectionFields.model_fields):
+            if name in self.secrets:
+                fields[name] = dg.EnvVar(self.secrets[name])
+            elif name in self.values:
+                fields[name] = getattr(self.settings, name)
+        return PIWebAPIResource(
+            **fields,
+            quality=QualityConfig(**self.settings.quality.model_dump()),
+            late_data=LateDataConfig(**self.settings.late_data.model_dump()),
+        )
+
+    def lake_resource(self) -> LakeResource:
+        # One lake root, one sub-path per connection: table names stay the same in every site's folder.
+        sub = self.values.get("lake_path") or self.name
+        root = self.settings.lake_uri.rstrip("/") + "/" + sub.strip("/")
+        options = (
+            {"storage_options_json": dg.EnvVar(self.secrets["lake_storage_options"])}
+            if ("lake_storage_options" in self.secrets)
+            else {}
+        )
+        return LakeResource(root_uri=root, **options)
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        site = self.site()
+        assets = [*catalogue_assets(site), *event_frame_assets(site), timeseries_asset(site)]
+        jobs = site_jobs(site)
+        return dg.Definitions(
+            assets=assets,
+            jobs=list(jobs.values()),
+            schedules=site_schedules(site, jobs),
+            resources={site.pi_key: self.pi_resource(), site.lake_key: self.lake_resource()},
+            metadata={f"osipi/connection/{self.name}/pool": site.pool},
+        )
