@@ -20,8 +20,10 @@ from osipi_dagster.components.scaffold import PIConnectionScaffolder
 from osipi_dagster.components.schema import ENV_REF, NAME, SCHEDULES, PIConnectionModel
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.catalogue import catalogue_assets
+from osipi_dagster.defs.pi.derived import build_derived_defs
 from osipi_dagster.defs.pi.event_frames import event_frame_assets
 from osipi_dagster.defs.pi.jobs import site_jobs
+from osipi_dagster.defs.pi.names import POINTS_KEY
 from osipi_dagster.defs.pi.resources import LateDataConfig, PIWebAPIResource, QualityConfig
 from osipi_dagster.defs.pi.schedules import site_schedules
 from osipi_dagster.defs.pi.site import Site
@@ -183,10 +185,22 @@ class PIConnection(dg.Component):
         site = self.site()
         assets = [*catalogue_assets(site), *event_frame_assets(site), timeseries_asset(site)]
         jobs = site_jobs(site)
-        return dg.Definitions(
+        # Derived reads (opt-in per connection, defs/pi/derived.py) under the same prefix, group, pool, resources.
+        derived = build_derived_defs(
+            self.settings.derived,
+            key_prefix=site.key_prefix[0] if len(site.key_prefix) == 1 else "/".join(site.key_prefix),
+            group=site.group,
+            pi_resource_key=site.pi_key,
+            lake_resource_key=site.lake_key,
+            pool=site.pool,
+            points_key=site.key(POINTS_KEY),
+            name_prefix=self.name,
+        )
+        own = dg.Definitions(
             assets=assets,
             jobs=list(jobs.values()),
             schedules=site_schedules(site, jobs),
             resources={site.pi_key: self.pi_resource(), site.lake_key: self.lake_resource()},
             metadata={f"osipi/connection/{self.name}/pool": site.pool},
         )
+        return dg.Definitions.merge(own, derived)
