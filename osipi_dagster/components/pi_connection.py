@@ -201,6 +201,9 @@ class PIConnection(dg.Component):
             jobs=list(jobs.values()),
             schedules=site_schedules(site, jobs),
             resources={site.pi_key: self.pi_resource(), site.lake_key: self.lake_resource()},
-            metadata={f"osipi/connection/{self.name}/pool": site.pool},
+            metadata={
+                f"osipi/connection/{self.name}/pool": site.pool,
+                f"osipi/connection/{self.name}/pool_limit": self.values.get("pool_limit"),
+            },
         )
         return dg.Definitions.merge(own, derived)

@@ -35,7 +35,7 @@ class ConnectionNames(dg.Model):
     pool_limit: int | None = Field(
         None,
         ge=1,
-        description="runs' steps against this PI at once (set on the instance by `dagster instance`)",
+        description="steps against this PI at once across runs: `dagster instance concurrency set <pool> <limit>` (recorded in the definitions metadata)",
     )
     lake_path: str | None = Field(
         None,
