@@ -83,14 +83,8 @@ def _component_attributes(path: Path) -> dict[str, Any]:
 
 
 def settings_fields(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """The attributes the settings contract knows, also from one nested section (e.g. `connection:`)."""
-    known = Settings.model_fields
-    picked: dict[str, Any] = {}
-    for key, value in attributes.items():
-        if isinstance(value, dict) and key not in known and any(k in known for k in value):
-            picked.update({k: v for k, v in value.items() if k in known})
-    picked.update({k: v for k, v in attributes.items() if k in known})
-    return picked
+    """The attributes the settings contract knows (the component's own keys, e.g. key_prefix, are not settings)."""
+    return {k: v for k, v in attributes.items() if k in Settings.model_fields}
 
 
 def load(name: str | None, environ: Mapping[str, str] | None = None) -> Loaded:
@@ -107,7 +101,7 @@ def load(name: str | None, environ: Mapping[str, str] | None = None) -> Loaded:
         names = ", ".join(known_connections()) or "none yet"
         raise ConnectionLoadError(
             f"no connection {name!r}: {path} does not exist (known: {names}); "
-            f"scaffold it with `dg scaffold defs osipi_dagster.PIConnection {name}`."
+            f"scaffold it with `dg scaffold defs osipi_dagster.components.PIConnection {name}`."
         )
     attributes = resolve_env(settings_fields(_component_attributes(path)), env)
     return Loaded(Settings.from_dict(attributes), str(path))

@@ -119,7 +119,7 @@ def test_named_connection_from_component_yaml(
     unknown = osipi("check", "--connection", "no_such_site")
     assert unknown.code == 2
     assert "no connection 'no_such_site'" in unknown.out
-    assert "dg scaffold defs osipi_dagster.PIConnection no_such_site" in unknown.out
+    assert "dg scaffold defs osipi_dagster.components.PIConnection no_such_site" in unknown.out
 
 
 def test_cli_does_not_import_dagster() -> None:
@@ -129,3 +129,18 @@ def test_cli_does_not_import_dagster() -> None:
     code = "import sys, osipi_dagster.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] == 'dagster'))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_scaffolded_component_yaml(tmp_path: Path, wide_emulator: Emulator) -> None:
+    """The file `dg scaffold defs` writes, as is: its URL comes from <NAME>_URL."""
+    from osipi_dagster.components.scaffold import TEMPLATE
+
+    defs = tmp_path / "site_b" / "defs.yaml"
+    defs.parent.mkdir()
+    defs.write_text(
+        TEMPLATE.format(type_name="osipi_dagster.components.PIConnection", name="site_b", var="SITE_B")
+    )
+    run = osipi("check", "--json", "--connection", str(defs), SITE_B_URL=wide_emulator.api)
+    assert run.code == 0, run.text
+    assert run.json()["url"] == wide_emulator.api
+    assert run.json()["facts"]["tags_selected"] == 60
