@@ -118,7 +118,7 @@ class PIConnection(dg.Component):
     def from_attributes(cls, name: str, raw: Mapping[str, Any]) -> PIConnection:
         """A connection named `name` (its defs folder) from its YAML attributes, templates unresolved; raises
         PIConnectionError naming every wrong field and its fix."""
-        where = f"{name}/defs.yaml (osipi_dagster.components.PIConnection)"
+        where = f"{name}/defs.yaml (osipi_dagster.PIConnection)"
         if not NAME.match(name):
             raise PIConnectionError(
                 f"{where}: the folder name {name!r} must be lower case letters, digits, _."

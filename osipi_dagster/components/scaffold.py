@@ -1,4 +1,4 @@
-"""`dg scaffold defs osipi_dagster.components.PIConnection <name>`: a commented, valid defs.yaml for one PI Web API."""
+"""`dg scaffold defs osipi_dagster.PIConnection <name>`: a commented, valid defs.yaml for one PI Web API."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DG = str(Path(sys.executable).parent / "dg")
-TYPE = "osipi_dagster.components.PIConnection"
+TYPE = "osipi_dagster.PIConnection"
 PI_VARS = ("PI_", "OSIPI_", "SITE_")
 
 
