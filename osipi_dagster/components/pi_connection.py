@@ -28,6 +28,7 @@ from osipi_dagster.defs.pi.resources import LateDataConfig, PIWebAPIResource, Qu
 from osipi_dagster.defs.pi.schedules import site_schedules
 from osipi_dagster.defs.pi.site import Site
 from osipi_dagster.defs.pi.timeseries import timeseries_asset
+from osipi_dagster.defs.quality.checks import build_quality_checks
 from osipi_dagster.lib.settings import Settings, SettingsError, is_secret
 from osipi_dagster.lib.settings.sections import ConnectionFields, SelectionFields
 
@@ -196,8 +197,13 @@ class PIConnection(dg.Component):
             points_key=site.key(POINTS_KEY),
             name_prefix=self.name,
         )
+        schema_checks, freshness_checks, freshness_sensor = build_quality_checks(
+            site.key_prefix, sensor_name=site.job("pi_freshness_checks_sensor")
+        )
         own = dg.Definitions(
             assets=assets,
+            asset_checks=[*schema_checks, *freshness_checks],
+            sensors=[freshness_sensor],
             jobs=list(jobs.values()),
             schedules=site_schedules(site, jobs),
             resources={site.pi_key: self.pi_resource(), site.lake_key: self.lake_resource()},

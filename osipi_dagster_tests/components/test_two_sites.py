@@ -71,6 +71,11 @@ def test_two_connections_land_each_emulators_rows_in_their_own_tables(
         node = graph.get(dg.AssetKey([name, "pi_timeseries"]))
         assert node.group_name == name
         assert node.pools == {f"pi_web_api_{name}"}
+        # Its own freshness checks and sensor, on its own keys.
+        sensor = defs.resolve_sensor_def(f"{name}__pi_freshness_checks_sensor")
+        assert {k.asset_key for k in sensor.asset_selection.resolve_checks(graph)} == {  # type: ignore[union-attr]
+            dg.AssetKey([name, "pi_timeseries"])
+        }
 
     with dg.instance_for_test() as instance:
         for name in SITES:

@@ -4,34 +4,44 @@ partition-aware freshness of pi_timeseries (the latest closed hour present by it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
-from osipi_dagster.defs.pi.names import TIMESERIES_KEY, asset_key
+from osipi_dagster.defs.pi.names import KEY_PREFIX, TIMESERIES_KEY
 from osipi_dagster.lib.landing.tables import TABLES
-
-# Every PI asset reports dagster/column_schema. A changed schema is WARN: additive evolution is legitimate
-# (the writer merges columns), but consumers should hear about it.
-SCHEMA_CHECKED = [asset_key(table) for table in TABLES]
-schema_change_checks = dg.build_column_schema_change_checks(
-    assets=SCHEMA_CHECKED, severity=dg.AssetCheckSeverity.WARN
-)
 
 # The hour H closes at H+1:00, the schedule materializes it at H+1:10; by H+1:40 it must be there. The time-window
 # FreshnessPolicy on the asset only looks at the last materialization of any partition; this check asks for the
 # specific latest closed hour, so a backfill of old hours cannot make a stalled hourly feed look fresh.
 TIMESERIES_DEADLINE_CRON = "40 * * * *"
-timeseries_freshness_checks = dg.build_time_partition_freshness_checks(
-    assets=[TIMESERIES_KEY],
-    deadline_cron=TIMESERIES_DEADLINE_CRON,
-    timezone="UTC",
-    severity=dg.AssetCheckSeverity.ERROR,
-)
-freshness_checks_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=timeseries_freshness_checks,
-    minimum_interval_seconds=300,
-    name="pi_freshness_checks_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
+
+
+def build_quality_checks(
+    key_prefix: Sequence[str] = (KEY_PREFIX,), sensor_name: str = "pi_freshness_checks_sensor"
+) -> tuple[list[dg.AssetChecksDefinition], list[dg.AssetChecksDefinition], dg.SensorDefinition]:
+    """One connection's schema-drift checks, its pi_timeseries partition freshness checks and their sensor."""
+    # Every PI asset reports dagster/column_schema. A changed schema is WARN: additive evolution is legitimate
+    # (the writer merges columns), but consumers should hear about it.
+    schema = dg.build_column_schema_change_checks(
+        assets=[dg.AssetKey([*key_prefix, table]) for table in TABLES], severity=dg.AssetCheckSeverity.WARN
+    )
+    freshness = dg.build_time_partition_freshness_checks(
+        assets=[dg.AssetKey([*key_prefix, TIMESERIES_KEY.path[-1]])],
+        deadline_cron=TIMESERIES_DEADLINE_CRON,
+        timezone="UTC",
+        severity=dg.AssetCheckSeverity.ERROR,
+    )
+    sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=freshness,
+        minimum_interval_seconds=300,
+        name=sensor_name,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    return list(schema), list(freshness), sensor
+
+
+schema_change_checks, timeseries_freshness_checks, freshness_checks_sensor = build_quality_checks()
 
 
 @dg.definitions
