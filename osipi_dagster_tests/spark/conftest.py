@@ -3,17 +3,30 @@
 `make venv` fetches the jars with Maven (jars/pom.xml → jars/spark/); Spark gets them through `spark.jars`, never
 through `spark.jars.packages`/Ivy, so nothing is downloaded while the tests run. Missing jars or pyspark fail the
 tests that need them (they are part of the default suite), with the command that fixes it.
+
+`uc_server` is the Unity Catalog REST emulator (uc_emulator.py) on a free loopback port: the open-source server
+is not served by the Maven registry these machines reach. `landed_lake` is a lake the Dagster assets wrote.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import dagster as dg
+import httpx
 import pytest
+
+from osipi_dagster.defs.pi import assets
+from osipi_dagster_tests.defs.conftest import make_resources
+from osipi_dagster_tests.emulator import PROJECT_ROOT, Emulator, free_port, stop_process
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -84,3 +97,65 @@ def spark(spark_settings: dict[str, str]) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+@dataclass
+class UCServer:
+    """A running Unity Catalog endpoint: `url` is the server root, `token` its bearer token."""
+
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+
+    def writes(self) -> int:
+        """Mutating calls the server has accepted so far (emulator counter)."""
+        response = httpx.get(f"{self.url}/_emulator/writes", timeout=5)
+        response.raise_for_status()
+        return int(response.json()["writes"])
+
+
+@pytest.fixture(scope="session")
+def uc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UCServer]:
+    """The UC REST emulator on 127.0.0.1 for the whole session, with a token; stopped by PID at teardown."""
+    workdir = tmp_path_factory.mktemp("uc_server")
+    port, token = free_port(), secrets.token_urlsafe(16)
+    log = (workdir / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "osipi_dagster_tests.spark.uc_emulator", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "UC_EMULATOR_TOKEN": token},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = UCServer(url=f"http://127.0.0.1:{port}", token=token, process=process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"UC server exited with {process.returncode}: {(workdir / 'server.log').read_text()}"
+                )
+            try:
+                server.writes()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    pytest.fail("UC server did not answer within 30 s")
+                time.sleep(0.05)  # bounded poll of the health endpoint, not a synchronisation sleep
+        yield server
+    finally:
+        stop_process(process)
+        log.close()
+
+
+LANDED_HOUR = "2024-05-01-09:00"
+
+
+@pytest.fixture(scope="session")
+def landed_lake(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake with pi_points and one hour of pi_timeseries, written by the Dagster assets; read it, never write."""
+    lake = tmp_path_factory.mktemp("landed_lake") / "lake"
+    resources = make_resources(emulator.api, lake)
+    assert dg.materialize([assets.pi_points], resources=resources).success
+    assert dg.materialize([assets.pi_timeseries], resources=resources, partition_key=LANDED_HOUR).success
+    return lake
