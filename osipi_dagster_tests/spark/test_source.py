@@ -4,7 +4,9 @@ schemas, partitions sized and capped, options checked, secrets kept out of plans
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import os
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +26,11 @@ from osipi_dagster_tests.spark.conftest import LANDED_HOUR
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
+# Python data sources are planned in a worker the JVM starts with $PYSPARK_PYTHON: the venv's interpreter.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
 START = datetime.strptime(LANDED_HOUR, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
-END = START.replace(hour=START.hour + 1)
+END = START + timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +110,7 @@ def test_other_tables_equal_the_clients_frames(osipi: SparkSession, emulator: Em
         summary = pi.summary(ids, START, END, ("Average", "Count"), "15m", calculation_basis="EventWeighted")
         day = datetime(2024, 4, 30, tzinfo=UTC)
         frames = pl.concat(
-            [f for db in databases for f in pi.iter_event_frames(db, day, day.replace(day=day.day + 1))]
+            [f for db in databases for f in pi.iter_event_frames(db, day, day + timedelta(days=1))]
         )
 
     got = to_polars(reader(osipi, emulator.api, table="points").load())
@@ -148,9 +153,9 @@ def test_other_tables_equal_the_clients_frames(osipi: SparkSession, emulator: Em
     )
     assert got.schema == tables.EVENT_FRAMES_LANDED_SCHEMA
     in_day = got.filter(pl.col("date") == day.date())
-    expected = frames.filter(
-        (pl.col("start") >= day) & (pl.col("start") < day.replace(day=day.day + 1))
-    ).unique("web_id")
+    expected = frames.filter((pl.col("start") >= day) & (pl.col("start") < day + timedelta(days=1))).unique(
+        "web_id"
+    )
     assert in_day.height == expected.height > 0
     assert in_day.drop("ingested_at", "date").sort("web_id").equals(expected.sort("web_id"))
     assert got["web_id"].is_unique().all()
