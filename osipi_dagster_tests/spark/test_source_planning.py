@@ -15,7 +15,7 @@ END = START + timedelta(hours=6)
 
 
 def test_busy_tags_are_cut_in_time_and_quiet_ones_packed() -> None:
-    counts = {"busy": 1_000_000, "a": 40_000, "b": 40_000, "c": 40_000, "idle": 0}
+    counts = {"busy": 1_000_000, "a": 40_000, "b": 40_000, "c": 40_000, "d": 40_000, "idle": 0}
     slices = recorded_slices(list(counts), counts, START, END, budget=150_000)
 
     busy = [s for s in slices if s.web_ids == ("busy",)]
@@ -24,8 +24,8 @@ def test_busy_tags_are_cut_in_time_and_quiet_ones_packed() -> None:
     assert all(x.end == y.start for x, y in itertools.pairwise(busy))  # contiguous, half-open
     assert all(s.weight <= 150_000 for s in slices)
     packed = [s for s in slices if s.web_ids != ("busy",)]
-    # 48,000 each with headroom: three fit in one call's worth, the idle tag (weight 1) joins the next shard.
-    assert [s.web_ids for s in packed] == [("a", "b", "c"), ("idle",)]
+    # 48,000 each with headroom: three fit in one call's worth; the idle tag (weight 1) joins the next shard.
+    assert [s.web_ids for s in packed] == [("a", "b", "c"), ("d", "idle")]
     assert packed[0].weight == pytest.approx(3 * 40_000 * HEADROOM)
     assert all((s.start, s.end) == (START, END) for s in packed)
 
