@@ -77,6 +77,7 @@ READ_OPTIONS: dict[str, str] = {
     "timeout_s": "per-call timeout in seconds (default 30)",
     "max_retries": "retries per call (default 5)",
     "outage_timeout_s": "streams: how long PI may be unreachable before the query fails (default 600)",
+    "min_poll_interval_s": "streams: least time between two probes of PI for new values (default 1)",
 }
 DEFAULT_VALUES_PER_PARTITION = 150_000
 DEFAULT_MAX_PARTITIONS = 8
@@ -106,6 +107,7 @@ class SourceOptions:
     timeout_s: float = 30.0
     max_retries: int = 5
     outage_timeout_s: float = 600.0
+    min_poll_interval_s: float = 1.0
 
     def client_config(self) -> ClientConfig:
         return ClientConfig.from_settings(
@@ -171,6 +173,7 @@ def parse_options(options: Mapping[str, str], *, streaming: bool = False) -> Sou
         timeout_s=_positive_float(opts, "timeout_s", 30.0),
         max_retries=_positive_int(opts, "max_retries", 5, minimum=0),
         outage_timeout_s=_positive_float(opts, "outage_timeout_s", 600.0),
+        min_poll_interval_s=_positive_float(opts, "min_poll_interval_s", 1.0, allow_zero=True),
     )
 
 
@@ -228,13 +231,15 @@ def _positive_int(opts: Mapping[str, str], name: str, default: int, minimum: int
     return value
 
 
-def _positive_float(opts: Mapping[str, str], name: str, default: float) -> float:
+def _positive_float(opts: Mapping[str, str], name: str, default: float, allow_zero: bool = False) -> float:
     if name not in opts:
         return default
     try:
         value = float(opts[name])
     except ValueError:
         raise OptionError(f"osipi: option {name}={opts[name]!r} is not a number.") from None
-    if value <= 0:
-        raise OptionError(f"osipi: option {name}={value} must be positive.")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise OptionError(
+            f"osipi: option {name}={value} must be {'0 or more' if allow_zero else 'positive'}."
+        )
     return value

@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 # PI's Count summary counts good values only, and densities vary within a window: the client's own headroom.
 HEADROOM = 1.2
@@ -84,9 +85,18 @@ def even_slices(
     ]
 
 
-def balance(slices: Sequence[Slice], max_partitions: int) -> list[list[Slice]]:
-    """Deal slices onto at most `max_partitions` partitions: heaviest first onto the least loaded (LPT), so the
-    partitions' expected values are close; deterministic, slices keep their relative order in a partition."""
+class Weighted(Protocol):
+    @property
+    def weight(self) -> float: ...
+
+
+W = TypeVar("W", bound=Weighted)
+
+
+def balance(slices: Sequence[W], max_partitions: int) -> list[list[W]]:
+    """Deal slices (anything with a weight) onto at most `max_partitions` partitions: heaviest first onto the least
+    loaded (LPT), so the partitions' expected values are close; deterministic, slices keep their relative order in
+    a partition."""
     if max_partitions < 1:
         raise ValueError("max_partitions must be at least 1")
     if len(slices) <= max_partitions:
