@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WindowWrite:
+    """What a window write did: `rows` is the commit's numOutputRows, `version` the Delta version it made."""
+
     table: str
     created: bool
     rows: int
-    version: int | None
+    version: int
 
 
 def _literal(moment: datetime) -> str:
@@ -59,8 +61,6 @@ def write_window(
         writer.partitionBy(*partition_by).saveAsTable(table)
     else:
         writer.mode("overwrite").option("replaceWhere", condition).saveAsTable(table)
-    history = spark.sql(f"DESCRIBE HISTORY {table}").orderBy("version", ascending=False).limit(1).collect()
-    rows = spark.table(table).filter(condition).count()
-    return WindowWrite(
-        table=table, created=created, rows=rows, version=history[0]["version"] if history else None
-    )
+    last = spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").collect()[0]
+    rows = int((last["operationMetrics"] or {}).get("numOutputRows", -1))
+    return WindowWrite(table=table, created=created, rows=rows, version=int(last["version"]))

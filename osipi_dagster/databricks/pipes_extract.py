@@ -40,7 +40,6 @@ PASS_THROUGH = (
     "sizing",
     "max_concurrency",
 )
-KEY = ("web_id", "timestamp", "ordinal")
 
 
 def open_pipes(transport: str) -> PipesContext:
@@ -105,17 +104,17 @@ def run(pipes: PipesContext) -> None:
     )
     df = df.cache()
     try:
-        rows = df.count()
-        duplicates = df.groupBy(*KEY).count().filter("count > 1").count()
-        tags = df.select("web_id").distinct().count()
-        partitions = df.rdd.getNumPartitions()
+        stats = df.selectExpr(
+            "count(*) AS rows",
+            "count(DISTINCT web_id) AS tags",
+            "count(DISTINCT web_id, timestamp, ordinal) AS keys",
+        ).collect()[0]
+        rows, tags, duplicates = int(stats["rows"]), int(stats["tags"]), int(stats["rows"] - stats["keys"])
         result = write_window(df, table, column="timestamp", start=start, end=end)
     finally:
         df.unpersist()
     seconds = round(time.monotonic() - began, 3)
-    pipes.log.info(
-        f"{table}: {rows} rows of {tags} tags in {partitions} partitions, version {result.version}"
-    )
+    pipes.log.info(f"{table}: {rows} rows of {tags} tags landed, Delta version {result.version}")
     pipes.report_asset_check(
         check_name="unique_keys",
         passed=duplicates == 0,
@@ -124,16 +123,15 @@ def run(pipes: PipesContext) -> None:
     pipes.report_asset_check(
         check_name="window_landed",
         passed=result.rows == rows,
-        metadata={"rows_read": rows, "rows_in_window": result.rows},
+        metadata={"rows_read": rows, "rows_written": result.rows},
     )
     pipes.report_asset_materialization(
         metadata={
             "dagster/row_count": rows,
             "dagster/table_name": table,
             "table_created": result.created,
-            "delta_version": result.version if result.version is not None else -1,
+            "delta_version": result.version,
             "tags_with_values": tags,
-            "spark_partitions": partitions,
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
             "duration_s": seconds,
