@@ -14,10 +14,8 @@ in `spark_env_vars`), so no secret travels through Dagster.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from collections.abc import Mapping
 from datetime import datetime
 
 from dagster_pipes import (
@@ -29,16 +27,6 @@ from dagster_pipes import (
     PipesUnityCatalogVolumesContextLoader,
     PipesUnityCatalogVolumesMessageWriter,
     open_dagster_pipes,
-)
-
-# Extras that become `osipi` read options as they are.
-PASS_THROUGH = (
-    "tag_filter",
-    "data_servers",
-    "values_per_partition",
-    "max_partitions",
-    "sizing",
-    "max_concurrency",
 )
 
 
@@ -63,22 +51,10 @@ def open_pipes(transport: str) -> PipesContext:
     return open_dagster_pipes(params_loader=params)
 
 
-def read_options(extras: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, str]:
-    """`osipi` options: connection settings from the environment contract, then the pass-through extras."""
-    from osipi_dagster.spark.options import CONNECTION_OPTIONS
-
-    options = {
-        opt: environ[var] for opt, var in CONNECTION_OPTIONS.items() if (environ.get(var) or "").strip()
-    }
-    options.update({k: str(extras[k]) for k in PASS_THROUGH if extras.get(k) not in (None, "")})
-    return options
-
-
 def run(pipes: PipesContext) -> None:
     from pyspark.sql import SparkSession
 
-    from osipi_dagster.databricks.delta import write_window
-    from osipi_dagster.spark import register
+    from osipi_dagster.databricks.extract import extract_window, read_options
 
     extras = pipes.extras
     table = str(extras.get("table") or "")
@@ -92,46 +68,28 @@ def run(pipes: PipesContext) -> None:
     start, end = (datetime.fromisoformat(window[k]) for k in ("start", "end"))
 
     began = time.monotonic()
-    spark = SparkSession.builder.getOrCreate()
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
-    register(spark)
-    options = read_options(extras, os.environ)
     pipes.log.info(f"reading recorded values {start.isoformat()}..{end.isoformat()} into {table}")
-    df = (
-        spark.read.format("osipi")
-        .options(**options, table="recorded", start=start.isoformat(), end=end.isoformat())
-        .load()
-    )
-    df = df.cache()
-    try:
-        stats = df.selectExpr(
-            "count(*) AS rows",
-            "count(DISTINCT web_id) AS tags",
-            "count(DISTINCT web_id, timestamp, ordinal) AS keys",
-        ).collect()[0]
-        rows, tags, duplicates = int(stats["rows"]), int(stats["tags"]), int(stats["rows"] - stats["keys"])
-        result = write_window(df, table, column="timestamp", start=start, end=end)
-    finally:
-        df.unpersist()
+    spark = SparkSession.builder.getOrCreate()
+    got = extract_window(spark, table, start, end, read_options(extras))
     seconds = round(time.monotonic() - began, 3)
-    pipes.log.info(f"{table}: {rows} rows of {tags} tags landed, Delta version {result.version}")
+    pipes.log.info(f"{table}: {got.rows} rows of {got.tags} tags landed, Delta version {got.write.version}")
     pipes.report_asset_check(
         check_name="unique_keys",
-        passed=duplicates == 0,
-        metadata={"duplicate_keys": duplicates},
+        passed=got.duplicate_keys == 0,
+        metadata={"duplicate_keys": got.duplicate_keys},
     )
     pipes.report_asset_check(
         check_name="window_landed",
-        passed=result.rows == rows,
-        metadata={"rows_read": rows, "rows_written": result.rows},
+        passed=got.write.rows == got.rows,
+        metadata={"rows_read": got.rows, "rows_written": got.write.rows},
     )
     pipes.report_asset_materialization(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": got.rows,
             "dagster/table_name": table,
-            "table_created": result.created,
-            "delta_version": result.version,
-            "tags_with_values": tags,
+            "table_created": got.write.created,
+            "delta_version": got.write.version,
+            "tags_with_values": got.tags,
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
             "duration_s": seconds,

@@ -88,6 +88,8 @@ def spark(spark_settings: dict[str, str]) -> Iterator[SparkSession]:
     except ImportError:
         pytest.fail(f"pyspark is not installed: {FIX}", pytrace=False)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # The JVM starts the Python data source planner with $PYSPARK_PYTHON, not spark.pyspark.python.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in spark_settings.items():
         builder = builder.config(key, value)

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pytest
 
+from osipi_dagster.databricks import job
 from osipi_dagster.databricks.delta import window_condition, write_window
+from osipi_dagster_tests.defs.conftest import TAG_FILTER
+from osipi_dagster_tests.emulator import Emulator
 from osipi_dagster_tests.spark.conftest import LANDED_HOUR
 
 if TYPE_CHECKING:
@@ -65,6 +68,26 @@ def test_rows_outside_the_window_are_refused_before_writing(spark: SparkSession,
     with pytest.raises(ValueError, match="rows outside the window"):
         write_window(shifted(hour, 2), table, column="timestamp", start=START, end=END)
     assert not spark.catalog.tableExists(table)
+
+
+def test_the_databricks_job_lands_what_the_dagster_asset_lands(
+    spark: SparkSession, emulator: Emulator, landed_lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """job.py (pattern 3, no Dagster) reads the hour with the osipi source and lands the asset's rows."""
+    monkeypatch.setenv("PI_WEB_API_URL", emulator.api)
+    args = ["--table", "pi_uc.job_timeseries", "--start", "2024-05-01T09:00Z", "--end", "2024-05-01T10:00Z"]
+    got = job.main([*args, "--tag-filter", TAG_FILTER])
+
+    landed = pl.read_delta(str(landed_lake / "pi_timeseries"))
+    assert (got.rows, got.duplicate_keys, got.write.rows) == (landed.height, 0, landed.height)
+    stored = pl.from_arrow(spark.table("pi_uc.job_timeseries").toArrow())
+    assert stored.drop("ingested_at").sort(KEY).equals(landed.drop("ingested_at").sort(KEY))
+
+
+def test_job_arguments() -> None:
+    assert job.last_whole_hour(datetime(2024, 5, 1, 10, 7, tzinfo=UTC)) == (START, END)
+    with pytest.raises(SystemExit):
+        job.main(["--table", "t", "--start", "2024-05-01T09:00"])  # no zone
 
 
 def test_window_condition_is_utc_and_half_open() -> None:
