@@ -107,9 +107,9 @@ class RegisterResult:
 
 def column_infos(
     delta_schema_json: Mapping[str, Any], partition_columns: list[str], comments: Mapping[str, str]
-):
+) -> list[dict[str, Any]]:
     """Unity Catalog ColumnInfo dicts for a Delta schema (Spark StructType JSON), with comments and partitions."""
-    infos = []
+    infos: list[dict[str, Any]] = []
     for position, fld in enumerate(delta_schema_json["fields"]):
         name = fld["name"]
         comment = comments.get(name)
