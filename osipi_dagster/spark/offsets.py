@@ -1,7 +1,9 @@
 """Per-tag offsets of the `osipi` stream and the reads between two of them (no pyspark).
 
-An offset is `{"v": 1, "tags": {web_id: frontier_us}}`: every recorded value of that tag stamped at or before the
-frontier (µs since the epoch, UTC) has been emitted, none after it. A micro-batch from offset S to offset E reads,
+An offset holds one frontier per tag (µs since the epoch, UTC): every recorded value of that tag stamped at or before
+its frontier has been emitted, none after it. In the checkpoint it is `{"v": 1, "tags": n, "until": <latest frontier,
+ISO>, "frontiers": <base64 of zlib-compressed JSON [[web_id, frontier_us], ...]>}`: 10,000 tags take ~220 KB instead
+of ~860 KB of JSON, which matters because Spark keeps offsets in every progress report it holds. A micro-batch from offset S to offset E reads,
 per tag, the values with S[tag] < timestamp <= E[tag], so consecutive batches never share a value and leave no gap.
 
 Where a frontier moves to: the tag's own last archived value (PI's end-of-stream value), capped at the server's
@@ -13,7 +15,10 @@ as the hourly recorded asset is in the Dagster path (docs/databricks.md).
 
 from __future__ import annotations
 
+import base64
+import json
 import math
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,7 +45,12 @@ def from_us(us: int) -> datetime:
 
 
 def offset(frontiers: Mapping[str, int]) -> dict[str, Any]:
-    return {"v": VERSION, "tags": dict(sorted(frontiers.items()))}
+    """The offset Spark journals (deterministic: equal frontiers give an equal offset, which is how Spark tells
+    that no new data arrived)."""
+    items = sorted(frontiers.items())
+    packed = zlib.compress(json.dumps(items, separators=(",", ":")).encode(), 6)
+    until = from_us(max(frontiers.values())).isoformat() if frontiers else None
+    return {"v": VERSION, "tags": len(items), "until": until, "frontiers": base64.b64encode(packed).decode()}
 
 
 def frontiers(value: Mapping[str, Any] | None) -> dict[str, int]:
@@ -49,9 +59,10 @@ def frontiers(value: Mapping[str, Any] | None) -> dict[str, int]:
         return {}
     if value.get("v") != VERSION:
         raise ValueError(
-            f"osipi: offset version {value.get('v')!r} is not {VERSION}: this checkpoint is from another release"
+            f"osipi: offset version {value.get('v')!r} is not {VERSION}: the checkpoint is from another release"
         )
-    return {str(k): int(v) for k, v in value["tags"].items()}
+    items = json.loads(zlib.decompress(base64.b64decode(value["frontiers"])))
+    return {str(w): int(us) for w, us in items}
 
 
 def advance(

@@ -127,4 +127,4 @@ class OSIPIStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return read_work(self.opts, self.schema, partition)
 
     def commit(self, end: dict[str, Any]) -> None:
-        log.debug("osipi stream: committed up to %d tags' frontiers", len(end.get("tags", {})))
+        log.debug("osipi stream: committed %s tags up to %s", end.get("tags"), end.get("until"))

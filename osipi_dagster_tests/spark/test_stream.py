@@ -14,12 +14,14 @@ import httpx
 import polars as pl
 import pytest
 
-from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
+from osipi_dagster.lib.piwebapi import AuthenticationError, ClientConfig, PIWebAPIClient, PIWebAPIError
 from osipi_dagster.spark import register
-from osipi_dagster.spark.offsets import advance, stream_groups, to_us
+from osipi_dagster.spark import stream as stream_module
+from osipi_dagster.spark.offsets import advance, frontiers, offset, stream_groups, to_us
+from osipi_dagster.spark.options import parse_options
 from osipi_dagster.spark.tables import TIMESERIES_SCHEMA
 from osipi_dagster_tests.defs.conftest import TAG_FILTER
-from osipi_dagster_tests.emulator import Emulator, start_emulator
+from osipi_dagster_tests.emulator import Emulator, free_port, start_emulator
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -37,7 +39,15 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def test_offsets_advance_per_tag_never_back() -> None:
+def test_offsets_round_trip_and_advance_per_tag_never_back() -> None:
+    frontier = {"b": 5, "a": to_us(T0)}
+    packed = offset(frontier)
+    assert frontiers(packed) == frontier and packed["tags"] == 2 and packed["until"] == T0.isoformat()
+    assert offset(dict(reversed(frontier.items()))) == packed  # equal frontiers, equal offset: "no new data"
+    assert frontiers(None) == {}
+    with pytest.raises(ValueError, match="another release"):
+        frontiers({**packed, "v": 0})
+
     start = {"a": 100, "b": 500, "gone": 50}
     # a moves to its last value, b's candidate is behind its frontier (an archive edit), c is new: starts at now.
     nxt = advance(start, {"a": 300, "b": 400}, now_us=1000, tags=["a", "b", "c"])
@@ -50,6 +60,45 @@ def test_offsets_advance_per_tag_never_back() -> None:
         {"busy": 10_000_000_000, "quiet": 10_000_000_000, "same": 9_000_000_000},
     )
     assert [[w for w, _, _ in g.bounds] for g in groups] == [["busy"], ["quiet"]]
+
+
+class FakeTime:
+    """The stream module's clock, moved by the test instead of slept on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_pi_unreachable_holds_the_offset_until_the_outage_timeout(
+    monkeypatch: pytest.MonkeyPatch, emulator_factory: Callable[..., Emulator]
+) -> None:
+    clock = FakeTime()
+    monkeypatch.setattr(stream_module, "time", clock)
+    down = {
+        "pi_web_api_url": f"http://127.0.0.1:{free_port()}/piwebapi",
+        "max_retries": "0",
+        "outage_timeout_s": "60",
+    }
+    reader = stream_module.OSIPIStreamReader(parse_options(down, streaming=True), None)  # type: ignore[arg-type]
+    start = offset({"w": to_us(T0)})
+    assert reader.latestOffset(start, None) == start  # refused: no new offset, no failure
+    clock.now += 59
+    assert reader.latestOffset(start, None) == start
+    clock.now += 2
+    with pytest.raises(PIWebAPIError, match="cannot connect"):
+        reader.latestOffset(start, None)
+    # Rejected credentials are not an outage: they fail at once.
+    emu = emulator_factory("--tags", "10", "--auth", "basic", "--username", "u", "--password", "right")
+    wrong = {"pi_web_api_url": emu.api, "auth_method": "basic", "username": "u", "password": "wrong"}
+    reader = stream_module.OSIPIStreamReader(parse_options(wrong, streaming=True), None)  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationError):
+        reader.latestOffset(start, None)
 
 
 class Stream:
