@@ -4,8 +4,6 @@ schemas, partitions sized and capped, options checked, secrets kept out of plans
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +23,6 @@ from osipi_dagster_tests.spark.conftest import LANDED_HOUR
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
-
-# Python data sources are planned in a worker the JVM starts with $PYSPARK_PYTHON: the venv's interpreter.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 START = datetime.strptime(LANDED_HOUR, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
 END = START + timedelta(hours=1)

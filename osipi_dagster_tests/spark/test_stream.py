@@ -3,8 +3,6 @@ every recorded value of the window exactly once. Time moves through the emulator
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,9 +24,6 @@ from osipi_dagster_tests.emulator import Emulator, free_port, start_emulator
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
-
-# Python data sources are planned in a worker the JVM starts with $PYSPARK_PYTHON: the venv's interpreter.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 START = T0 - timedelta(minutes=20)
