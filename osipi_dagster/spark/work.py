@@ -99,8 +99,8 @@ class Work:
     slices: tuple[Slice, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     ingested_at: datetime | None = None
-    server: DataServer | None = None
-    database: AssetDatabase | None = None
+    servers: tuple[DataServer, ...] = ()
+    databases: tuple[AssetDatabase, ...] = ()
     tag_filter: str = "*"
     interval: str | None = None
     summary_types: tuple[str, ...] = ()
@@ -140,12 +140,12 @@ class Work:
             )
 
     def _points(self, client: PIWebAPIClient) -> Iterator[pl.DataFrame]:
-        assert self.server is not None
-        yield from client.iter_points(self.server, self.tag_filter)
+        for server in self.servers:
+            yield from client.iter_points(server, self.tag_filter)
 
     def _af_elements(self, client: PIWebAPIClient) -> Iterator[pl.DataFrame]:
-        assert self.database is not None
-        yield from client.iter_elements(self.database)
+        for database in self.databases:
+            yield from client.iter_elements(database)
 
     def _af_attributes(self, client: PIWebAPIClient) -> Iterator[pl.DataFrame]:
         ids = [w for s in self.slices for w in s.web_ids]
@@ -157,10 +157,10 @@ class Work:
             )
 
     def _event_frames(self, client: PIWebAPIClient) -> Iterator[pl.DataFrame]:
-        assert self.database is not None
         ingested_at = self.ingested_at or datetime.now(UTC)
-        for s in self.slices:
-            frames = list(client.iter_event_frames(self.database, s.start, s.end))
+        by_id = {db.web_id: db for db in self.databases}
+        for s in self.slices:  # one slice = one database (its web id) over one UTC day at most
+            frames = list(client.iter_event_frames(by_id[s.web_ids[0]], s.start, s.end))
             if not frames:
                 continue
             # As the event_frames asset: each frame lives in the window it starts in, once.
@@ -262,13 +262,25 @@ def _plan_summary(client: PIWebAPIClient, opts: SourceOptions) -> list[Work]:
     ]
 
 
+def _by_item(items: Sequence[DataServer] | Sequence[AssetDatabase], cap: int) -> list[tuple]:
+    """Servers or databases dealt onto at most `cap` partitions (one unit of work each)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    by_id = {item.web_id: item for item in items}
+    groups = balance([Slice((item.web_id,), epoch, epoch, 1.0) for item in items], cap)
+    return [tuple(by_id[s.web_ids[0]] for s in group) for group in groups]
+
+
 def _plan_points(client: PIWebAPIClient, opts: SourceOptions) -> list[Work]:
     servers = select_servers(client, opts.settings.data_servers)
-    return [Work("points", server=s, tag_filter=opts.settings.tag_filter) for s in servers]
+    return [
+        Work("points", servers=group, tag_filter=opts.settings.tag_filter)
+        for group in _by_item(servers, opts.max_partitions)
+    ]
 
 
 def _plan_af_elements(client: PIWebAPIClient, opts: SourceOptions) -> list[Work]:
-    return [Work("af_elements", database=db) for db in select_databases(client, opts.settings.af_databases)]
+    databases = select_databases(client, opts.settings.af_databases)
+    return [Work("af_elements", databases=group) for group in _by_item(databases, opts.max_partitions)]
 
 
 def _plan_af_attributes(client: PIWebAPIClient, opts: SourceOptions) -> list[Work]:
@@ -293,13 +305,17 @@ def _plan_af_attributes(client: PIWebAPIClient, opts: SourceOptions) -> list[Wor
 def _plan_event_frames(client: PIWebAPIClient, opts: SourceOptions) -> list[Work]:
     start, end = _window(client, opts)
     ingested_at = datetime.now(UTC)
-    days = day_slices(start, end)
+    databases = select_databases(client, opts.settings.af_databases)
+    slices = [
+        Slice((db.web_id,), a, b, (b - a).total_seconds())
+        for db in databases
+        for a, b in day_slices(start, end)
+    ]
+    by_id = {db.web_id: db for db in databases}
     works = []
-    for db in select_databases(client, opts.settings.af_databases):
-        for group in balance(
-            [Slice((), a, b, (b - a).total_seconds()) for a, b in days], opts.max_partitions
-        ):
-            works.append(Work("event_frames", tuple(group), database=db, ingested_at=ingested_at))
+    for group in balance(slices, opts.max_partitions):
+        used = tuple(by_id[w] for w in dict.fromkeys(s.web_ids[0] for s in group))
+        works.append(Work("event_frames", tuple(group), databases=used, ingested_at=ingested_at))
     return works
 
 

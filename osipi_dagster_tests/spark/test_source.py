@@ -79,6 +79,11 @@ def test_recorded_rows_equal_the_dagster_asset(
     assert fine.rdd.getNumPartitions() == 3
     assert canonical(to_polars(fine)).equals(landed)
 
+    # Sizing by tag count (no Count call): two even shards; same rows.
+    even = reader(osipi, emulator.api, **window, sizing="tags", max_partitions="2").load()
+    assert even.rdd.getNumPartitions() == 2
+    assert canonical(to_polars(even)).equals(landed)
+
 
 def test_spark_schema_is_exactly_the_table(osipi: SparkSession, emulator: Emulator) -> None:
     df = reader(osipi, emulator.api, start="*-1h").load()
@@ -108,7 +113,9 @@ def test_other_tables_equal_the_clients_frames(osipi: SparkSession, emulator: Em
             [f for db in databases for f in pi.iter_event_frames(db, day, day + timedelta(days=1))]
         )
 
-    got = to_polars(reader(osipi, emulator.api, table="points").load())
+    df = reader(osipi, emulator.api, table="points", max_partitions="1").load()
+    assert df.rdd.getNumPartitions() == 1  # two data servers, one partition under the cap
+    got = to_polars(df)
     assert got.schema == POINTS_SCHEMA
     assert got.sort("web_id").equals(points.sort("web_id"))
 
@@ -141,11 +148,17 @@ def test_other_tables_equal_the_clients_frames(osipi: SparkSession, emulator: Em
     assert got.sort(key).equals(summary.sort(key))
 
     # Event frames of 2024-04-30 as the daily asset keeps them: those that start in the day, once each.
-    got = to_polars(
-        reader(
-            osipi, emulator.api, table="event_frames", start="2024-04-29T12:00:00Z", end="2024-05-01"
-        ).load()
-    )
+    # Three UTC days × the AF databases, dealt onto at most two partitions.
+    frames_df = reader(
+        osipi,
+        emulator.api,
+        table="event_frames",
+        start="2024-04-29T12:00:00Z",
+        end="2024-05-01",
+        max_partitions="2",
+    ).load()
+    assert frames_df.rdd.getNumPartitions() == 2
+    got = to_polars(frames_df)
     assert got.schema == tables.EVENT_FRAMES_LANDED_SCHEMA
     in_day = got.filter(pl.col("date") == day.date())
     expected = frames.filter((pl.col("start") >= day) & (pl.col("start") < day + timedelta(days=1))).unique(
