@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The Kerberos extra compiles gssapi, which needs MIT Kerberos headers (Debian: libkrb5-dev).
-EXTRAS := dev$(shell command -v krb5-config >/dev/null 2>&1 && echo ",kerberos")
+EXTRAS := dev,spark,databricks$(shell command -v krb5-config >/dev/null 2>&1 && echo ",kerberos")
+# Jars for local Spark (Delta), fetched once from Maven Central by Maven at install time, never by Spark at run time.
+JARS := jars/spark/.fetched
 
 .PHONY: venv test lint demo bench clean
 
@@ -19,7 +21,13 @@ $(STAMP): pyproject.toml $(NODEPS)
 	$(BIN)/python -m pip install --quiet --no-deps -r $(NODEPS)
 	@touch $(STAMP)
 
-venv: $(STAMP)
+$(JARS): jars/pom.xml
+	@command -v mvn >/dev/null || { echo "make: Maven (mvn) is needed to fetch the Spark jars (Debian: apt-get install maven)" >&2; exit 1; }
+	rm -rf jars/spark
+	mvn -q -f jars/pom.xml dependency:copy-dependencies
+	@touch $(JARS)
+
+venv: $(STAMP) $(JARS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -37,4 +45,4 @@ bench: venv
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .dagster_home .demo data .pytest_cache .ruff_cache
+	rm -rf $(VENV) jars/spark .dagster_home .demo data .pytest_cache .ruff_cache

@@ -75,9 +75,11 @@ class Emulator:
         self.stop()
 
 
-def start_emulator(*cli_args: str, timeout: float = 30.0, log_dir: Path | None = None) -> Emulator:
-    """Run `python -m mock_pi --port <free> *cli_args` and wait until GET /health answers 200."""
-    port = free_port()
+def start_emulator(
+    *cli_args: str, timeout: float = 30.0, log_dir: Path | None = None, port: int | None = None
+) -> Emulator:
+    """Run `python -m mock_pi --port <port or a free one> *cli_args` and wait until GET /health answers 200."""
+    port = free_port() if port is None else port
     args = ("--port", str(port), *cli_args)
     log_path = None
     if log_dir is not None:
