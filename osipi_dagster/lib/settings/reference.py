@@ -23,6 +23,8 @@ def default_text(value: object) -> str:
         return str(int(value))
     if value in (None, [], {}):
         return ""
+    if isinstance(value, list | tuple):  # written as the variable takes it: comma-separated
+        return ",".join(default_text(v) for v in value)
     return str(value)
 
 
