@@ -23,12 +23,20 @@ from osipi_dagster.defs.pi.catalogue import catalogue_assets
 from osipi_dagster.defs.pi.derived import build_derived_defs
 from osipi_dagster.defs.pi.event_frames import event_frame_assets
 from osipi_dagster.defs.pi.jobs import site_jobs
-from osipi_dagster.defs.pi.names import POINTS_KEY
+from osipi_dagster.defs.pi.names import (
+    EVENT_FRAMES_JOB,
+    EVENT_FRAMES_KEY,
+    POINTS_KEY,
+    TIMESERIES_JOB,
+    TIMESERIES_KEY,
+)
 from osipi_dagster.defs.pi.resources import LateDataConfig, PIWebAPIResource, QualityConfig
 from osipi_dagster.defs.pi.schedules import site_schedules
 from osipi_dagster.defs.pi.site import Site
 from osipi_dagster.defs.pi.timeseries import timeseries_asset
 from osipi_dagster.defs.quality.checks import build_quality_checks
+from osipi_dagster.defs.quality.late_data import Targets, build_late_data_sensor
+from osipi_dagster.lib.landing.late_data import EVENT_FRAMES, TIMESERIES
 from osipi_dagster.lib.settings import Settings, SettingsError, is_secret
 from osipi_dagster.lib.settings.sections import ConnectionFields, SelectionFields
 
@@ -200,10 +208,19 @@ class PIConnection(dg.Component):
         schema_checks, freshness_checks, freshness_sensor = build_quality_checks(
             site.key_prefix, sensor_name=site.job("pi_freshness_checks_sensor")
         )
+        late_data = build_late_data_sensor(
+            site.job("pi_late_data_sensor"),
+            site.pi_key,
+            site.lake_key,
+            Targets(
+                {TIMESERIES: site.key(TIMESERIES_KEY), EVENT_FRAMES: site.key(EVENT_FRAMES_KEY)},
+                {TIMESERIES: jobs[TIMESERIES_JOB], EVENT_FRAMES: jobs[EVENT_FRAMES_JOB]},
+            ),
+        )
         own = dg.Definitions(
             assets=assets,
             asset_checks=[*schema_checks, *freshness_checks],
-            sensors=[freshness_sensor],
+            sensors=[freshness_sensor, late_data],
             jobs=list(jobs.values()),
             schedules=site_schedules(site, jobs),
             resources={site.pi_key: self.pi_resource(), site.lake_key: self.lake_resource()},

@@ -83,6 +83,16 @@ def test_two_connections_land_each_emulators_rows_in_their_own_tables(
                 instance=instance, partition_key=HOUR
             )
             assert result.success
+        # Each site's late-data sensor audits its own landed hour against its own emulator: nothing changed.
+        for name, conn in sites.items():
+            sensor = defs.resolve_sensor_def(f"{name}__pi_late_data_sensor")
+            context = dg.build_sensor_context(
+                instance=instance,
+                resources={f"{name}_pi": conn.pi_resource(), f"{name}_lake": conn.lake_resource()},
+            )
+            tick = sensor.evaluate_tick(context)
+            assert not tick.run_requests
+            assert "1 hours audited against PI, no change found" in str(tick.skip_message), tick
 
     for name, (seed, tags) in SITES.items():
         table = pl.read_delta(str(lake / name / "pi_timeseries"))

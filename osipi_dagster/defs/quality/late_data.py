@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,17 @@ from osipi_dagster.lib.settings import LateDataSettings
 IN_FLIGHT_TIMEOUT_S = 2 * 3600
 MAT = dg.DagsterEventType.ASSET_MATERIALIZATION
 KEYS = {TIMESERIES: TIMESERIES_KEY, EVENT_FRAMES: EVENT_FRAMES_KEY}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What one connection's sensor audits and repairs: the asset key and the job of each kind."""
+
+    keys: dict[str, dg.AssetKey]
+    jobs: dict[str, Any]
+
+
+DEFAULT_TARGETS = Targets(KEYS, {TIMESERIES: jobs.pi_timeseries_job, EVENT_FRAMES: jobs.pi_event_frames_job})
 
 
 def parse_cursor(raw: str | None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -86,9 +98,11 @@ def settle(
     return still, retry
 
 
-def request_for(repair: Repair, after: int, attempt: int) -> dg.RunRequest:
+def request_for(
+    repair: Repair, after: int, attempt: int, targets: Targets = DEFAULT_TARGETS
+) -> dg.RunRequest:
     run_key = f"late-data:{repair.kind}:{repair.partition}:{after}:{attempt}"
-    job = jobs.pi_timeseries_job if repair.kind == TIMESERIES else jobs.pi_event_frames_job
+    job = targets.jobs[repair.kind]
     return dg.RunRequest(
         # The key includes the partition's current materialization and the attempt: a later change of the same
         # partition, or a retry after a failed repair, gets a new key (run keys are remembered forever).
@@ -100,16 +114,23 @@ def request_for(repair: Repair, after: int, attempt: int) -> dg.RunRequest:
 
 
 def evaluate(
-    context: dg.SensorEvaluationContext, pi: PIWebAPIResource, lake: LakeResource, settings: LateDataSettings
+    context: dg.SensorEvaluationContext,
+    pi: PIWebAPIResource,
+    lake: LakeResource,
+    settings: LateDataSettings,
+    targets: Targets = DEFAULT_TARGETS,
 ) -> dg.SensorResult:
     instance = context.instance
     cursor = parse_cursor(context.cursor)
     now = time.time()
     the_lake = lake.get_lake()
-    latest = {kind: dict(instance.get_latest_storage_id_by_partition(key, MAT)) for kind, key in KEYS.items()}
+    latest = {
+        kind: dict(instance.get_latest_storage_id_by_partition(key, MAT))
+        for kind, key in targets.keys.items()
+    }
     in_flight: dict[str, dict[str, dict[str, Any]]] = {}
     retries: dict[str, dict[str, int]] = {}
-    for kind in KEYS:
+    for kind in targets.keys:
         in_flight[kind], retries[kind] = settle(instance, cursor[kind], latest[kind], now)
 
     hours_done = sorted(datetime.strptime(k, HOUR_FORMAT).replace(tzinfo=UTC) for k in latest[TIMESERIES])
@@ -140,7 +161,7 @@ def evaluate(
     for repair in repairs:
         after = latest[repair.kind].get(repair.partition, 0)
         attempt = retries[repair.kind].get(repair.partition, 0)
-        request = request_for(repair, after, attempt)
+        request = request_for(repair, after, attempt, targets)
         requests.append(request)
         in_flight[repair.kind][repair.partition] = {
             "after": after,
@@ -148,7 +169,7 @@ def evaluate(
             "run_key": request.run_key,
             "requested_at": now,
         }
-        key = KEYS[repair.kind]
+        key = targets.keys[repair.kind]
         events.append(
             dg.AssetObservation(
                 asset_key=key,
@@ -180,3 +201,21 @@ def pi_late_data_sensor(
     context: dg.SensorEvaluationContext, pi: PIWebAPIResource, lake: LakeResource
 ) -> dg.SensorResult:
     return evaluate(context, pi, lake, pi.late_data)
+
+
+def build_late_data_sensor(name: str, pi_key: str, lake_key: str, targets: Targets) -> dg.SensorDefinition:
+    """The late-data sensor of one connection: its resources by key, its assets and jobs (a PIConnection's)."""
+
+    @dg.sensor(
+        name=name,
+        jobs=list(targets.jobs.values()),
+        minimum_interval_seconds=900,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={pi_key, lake_key},
+        description=pi_late_data_sensor.description,
+    )
+    def _late_data(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        pi = getattr(context.resources, pi_key)
+        return evaluate(context, pi, getattr(context.resources, lake_key), pi.late_data, targets)
+
+    return _late_data
