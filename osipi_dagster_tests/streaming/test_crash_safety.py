@@ -128,10 +128,15 @@ def test_kill_9_listener_lander_and_daemon_lake_equals_pi_reported_once(
 
     listener = procs.start(listen, env)
     lander = procs.start(land, env)
-    daemon = procs.start(daemon_cmd(), env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - both daemons write to it until the test ends
+    daemon = procs.start(daemon_cmd(), env, stdout=log, stderr=subprocess.STDOUT)
     start_sensor("pi_stream_report_sensor", env)
     wait_for(lambda: len(lander_commits(lake)) >= 3, 60, "three landings")
-    wait_for(lambda: reported_versions(home), 240, "the report sensor's first materializations")
+    try:
+        wait_for(lambda: reported_versions(home), 240, "the report sensor's first materializations")
+    except AssertionError as exc:
+        tail = (tmp_path / "daemon.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{exc}; daemon log:\n{tail}") from None
 
     # The listener dies; PI archives on (30 PI seconds per second); the restart reads the gap from the archive.
     started = datetime.fromisoformat(reader.listener_state()["started_at"])
@@ -156,7 +161,7 @@ def test_kill_9_listener_lander_and_daemon_lake_equals_pi_reported_once(
     procs.kill9(daemon)
     commits_before = len(lander_commits(lake))
     wait_for(lambda: len(lander_commits(lake)) > commits_before + 2, 60, "landings while the daemon is down")
-    daemon = procs.start(daemon_cmd(), env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon = procs.start(daemon_cmd(), env, stdout=log, stderr=subprocess.STDOUT)
 
     listener.send_signal(signal.SIGTERM)
     assert listener.wait(30) == 0
