@@ -101,7 +101,7 @@ def load(name: str | None, environ: Mapping[str, str] | None = None) -> Loaded:
         names = ", ".join(known_connections()) or "none yet"
         raise ConnectionLoadError(
             f"no connection {name!r}: {path} does not exist (known: {names}); "
-            f"scaffold it with `dg scaffold defs osipi_dagster.components.PIConnection {name}`."
+            f"scaffold it with `dg scaffold defs osipi_dagster.PIConnection {name}`."
         )
     attributes = resolve_env(settings_fields(_component_attributes(path)), env)
     return Loaded(Settings.from_dict(attributes), str(path))

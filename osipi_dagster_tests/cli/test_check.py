@@ -119,7 +119,7 @@ def test_named_connection_from_component_yaml(
     unknown = osipi("check", "--connection", "no_such_site")
     assert unknown.code == 2
     assert "no connection 'no_such_site'" in unknown.out
-    assert "dg scaffold defs osipi_dagster.components.PIConnection no_such_site" in unknown.out
+    assert "dg scaffold defs osipi_dagster.PIConnection no_such_site" in unknown.out
 
 
 def test_cli_does_not_import_dagster() -> None:
@@ -137,9 +137,7 @@ def test_scaffolded_component_yaml(tmp_path: Path, wide_emulator: Emulator) -> N
 
     defs = tmp_path / "site_b" / "defs.yaml"
     defs.parent.mkdir()
-    defs.write_text(
-        TEMPLATE.format(type_name="osipi_dagster.components.PIConnection", name="site_b", var="SITE_B")
-    )
+    defs.write_text(TEMPLATE.format(type_name="osipi_dagster.PIConnection", name="site_b", var="SITE_B"))
     run = osipi("check", "--json", "--connection", str(defs), SITE_B_URL=wide_emulator.api)
     assert run.code == 0, run.text
     assert run.json()["url"] == wide_emulator.api
