@@ -55,12 +55,13 @@ def defs_imports() -> list[tuple[str, str, list[str]]]:
     return found
 
 
-# What one defs folder may use of another: the names it shares, its resources and its jobs. Logic both need lives in
+# What one defs folder may use of another: the names it shares, its resources, its jobs and its partition definitions
+# (an asset elsewhere that lands the same hours must use the same partitions). Logic both need lives in
 # osipi_dagster/lib; wiring details (assets, checks, reporting) stay private to their folder.
-SHARED_DEFS_MODULES = {"names", "resources", "jobs"}
+SHARED_DEFS_MODULES = {"names", "resources", "jobs", "partitions"}
 
 
-def test_defs_folders_share_only_names_resources_and_jobs() -> None:
+def test_defs_folders_share_only_names_resources_jobs_and_partitions() -> None:
     found = defs_imports()
     # The scan sees package-relative module imports (`from osipi_dagster.defs.pi import jobs`).
     assert ("osipi_dagster.defs.quality.late_data", "osipi_dagster.defs.pi.jobs", []) in found

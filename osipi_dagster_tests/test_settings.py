@@ -199,8 +199,11 @@ def test_every_variable_has_one_field_and_every_field_a_description() -> None:
 
 def test_readme_and_env_example_list_exactly_the_contract() -> None:
     """README.md's table and .env.example's block are generated from the field list (scripts/settings_reference.py);
-    every PI_* / OSIPI_* variable they mention is a contract variable or an alert destination's."""
+    every PI_* / OSIPI_* variable they mention is a contract variable, an alert destination's or an opt-in
+    integration's (Unity Catalog, Pipes to Databricks)."""
+    from osipi_dagster.defs.databricks.pipes import DATABRICKS_ENV
     from osipi_dagster.defs.quality.alert_destinations import ENV as ALERT_ENV
+    from osipi_dagster.lib.lake.unity_catalog import UC_ENV
 
     for path, render in ((ROOT / "README.md", readme_table), (ROOT / ".env.example", env_example)):
         text = path.read_text()
@@ -208,6 +211,7 @@ def test_readme_and_env_example_list_exactly_the_contract() -> None:
             f"{path.name} is out of date: run .venv/bin/python scripts/settings_reference.py"
         )
         mentioned = set(re.findall(r"\b(?:PI|OSIPI)_[A-Z0-9_]+\b", text))
-        known = {v.name for v in variables(Settings)} | set(ALERT_ENV.values())
+        known = {v.name for v in variables(Settings)} | set(ALERT_ENV.values()) | set(UC_ENV)
+        known |= set(DATABRICKS_ENV.values())
         assert mentioned - known == set(), path.name
         assert {v.name for v in variables(Settings)} <= mentioned

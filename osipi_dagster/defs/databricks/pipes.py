@@ -30,6 +30,17 @@ CHECKS = ("unique_keys", "window_landed")
 ENTRY_MODULE = "osipi_dagster.databricks.pipes_extract"
 
 
+# Resource field -> environment variable of the opt-in Pipes extraction (README lists them; a test checks it).
+DATABRICKS_ENV: dict[str, str] = {
+    "table": "OSIPI_DATABRICKS_TABLE",
+    "script": "OSIPI_DATABRICKS_SCRIPT",
+    "cluster_id": "OSIPI_DATABRICKS_CLUSTER_ID",
+    "new_cluster_json": "OSIPI_DATABRICKS_NEW_CLUSTER",
+    "serverless_volume": "OSIPI_DATABRICKS_SERVERLESS_VOLUME",
+    "wheel": "OSIPI_DATABRICKS_WHEEL",
+}
+
+
 class OsipiPipesResource(dg.ConfigurableResource):
     """Where and how the Pipes extraction runs."""
 
@@ -48,16 +59,7 @@ class OsipiPipesResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "OsipiPipesResource":
         env = os.environ if environ is None else environ
-        fields = {
-            "table": "OSIPI_DATABRICKS_TABLE",
-            "script": "OSIPI_DATABRICKS_SCRIPT",
-            "cluster_id": "OSIPI_DATABRICKS_CLUSTER_ID",
-            "new_cluster_json": "OSIPI_DATABRICKS_NEW_CLUSTER",
-            "serverless_volume": "OSIPI_DATABRICKS_SERVERLESS_VOLUME",
-            "wheel": "OSIPI_DATABRICKS_WHEEL",
-            "tag_filter": "PI_TAG_FILTER",
-            "data_servers": "PI_DATA_SERVERS",
-        }
+        fields = {**DATABRICKS_ENV, "tag_filter": "PI_TAG_FILTER", "data_servers": "PI_DATA_SERVERS"}
         mode = "serverless" if (env.get("OSIPI_DATABRICKS_SERVERLESS_VOLUME") or "").strip() else "databricks"
         return cls(mode=mode, **env_vars(fields, env))  # type: ignore[arg-type]
 

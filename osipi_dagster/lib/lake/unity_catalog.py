@@ -63,6 +63,11 @@ _TYPE_NAME = {
 Action = Literal["created", "unchanged", "replaced"]
 
 
+# The opt-in registration's own variables (README lists them; a test checks it). DATABRICKS_HOST/DATABRICKS_TOKEN
+# are Databricks' own names, read when the OSIPI_UC_ ones are unset.
+UC_ENV = ("OSIPI_UC_CATALOG", "OSIPI_UC_SCHEMA", "OSIPI_UC_URL", "OSIPI_UC_TOKEN", "OSIPI_UC_VERIFY_TLS")
+
+
 class UnityCatalogError(RuntimeError):
     """A Unity Catalog call failed; the message names the call, the status and the server's error_code."""
 
