@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cmd = ["bench/bench_streaming.py"] + (["--tags", "1000", "--seconds", "15"] if quick else [])
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [PYTHON, *cmd], capture_output=True, text=True, cwd=ROOT, timeout=900, check=False
+            [PYTHON, *cmd], capture_output=True, text=True, cwd=ROOT, timeout=2700, check=False
         )
         streaming = {
             "command": ".venv/bin/python " + " ".join(cmd),
