@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import polars as pl
 
+from osipi_dagster.lib.landing.tables import (
+    AF_ATTRIBUTES_SCHEMA,
+    EVENT_FRAMES_LANDED_SCHEMA,
+    TIMESERIES_SCHEMA,
+)
 from osipi_dagster.lib.piwebapi.schema import (
-    ATTRIBUTES_SCHEMA,
     ELEMENTS_SCHEMA,
-    EVENT_FRAMES_SCHEMA,
     POINTS_SCHEMA,
     SUMMARY_SCHEMA,
-    UTC_US,
     VALUES_SCHEMA,
 )
-
-# The landed schemas of defs/pi/assets.py (pi_timeseries, af_attributes without SCD2 columns, event_frames),
-# rebuilt here so that executors never import Dagster; a test keeps them equal.
-TIMESERIES_SCHEMA = pl.Schema(
-    {**VALUES_SCHEMA, "tag": pl.Utf8, "ingested_at": UTC_US, "source": pl.Utf8, "date": pl.Date}
-)
-AF_ATTRIBUTES_SCHEMA = pl.Schema({**ATTRIBUTES_SCHEMA, "database": pl.Utf8})
-EVENT_FRAMES_LANDED_SCHEMA = pl.Schema({**EVENT_FRAMES_SCHEMA, "ingested_at": UTC_US, "date": pl.Date})
 
 TABLE_SCHEMAS: dict[str, pl.Schema] = {
     "recorded": TIMESERIES_SCHEMA,
@@ -36,8 +30,8 @@ TABLE_SCHEMAS: dict[str, pl.Schema] = {
     "interpolated": VALUES_SCHEMA,
     "summary": SUMMARY_SCHEMA,
 }
-# `source` of rows read by the batch source (as the hourly asset) and by the stream (as the Dagster stream landing).
-SOURCE_RECORDED = "recorded"
+# `source` of rows read by the batch source is the hourly asset's (SOURCE_RECORDED); the stream's is the Dagster
+# stream landing's.
 SOURCE_STREAM = "stream"
 
 _SPARK_TYPES = {

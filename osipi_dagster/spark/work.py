@@ -15,17 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from osipi_dagster.lib.landing.tables import SOURCE_RECORDED, TIMESERIES_SCHEMA
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster.lib.piwebapi.models import AssetDatabase, DataServer
 from osipi_dagster.lib.piwebapi.pitime import parse_interval, parse_time
+from osipi_dagster.lib.piwebapi.schema import UTC_US
 from osipi_dagster.spark.options import OptionError, SourceOptions
 from osipi_dagster.spark.planning import Slice, balance, even_slices, recorded_slices
-from osipi_dagster.spark.tables import (
-    SOURCE_RECORDED,
-    TABLE_SCHEMAS,
-    TIMESERIES_SCHEMA,
-    UTC_US,
-)
+from osipi_dagster.spark.tables import TABLE_SCHEMAS
 
 log = logging.getLogger(__name__)
 

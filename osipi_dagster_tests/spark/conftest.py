@@ -24,7 +24,8 @@ import dagster as dg
 import httpx
 import pytest
 
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.defs.pi.catalogue import pi_points
+from osipi_dagster.defs.pi.timeseries import pi_timeseries
 from osipi_dagster_tests.defs.conftest import make_resources
 from osipi_dagster_tests.emulator import PROJECT_ROOT, Emulator, free_port, stop_process
 
@@ -158,6 +159,6 @@ def landed_lake(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) ->
     """A lake with pi_points and one hour of pi_timeseries, written by the Dagster assets; read it, never write."""
     lake = tmp_path_factory.mktemp("landed_lake") / "lake"
     resources = make_resources(emulator.api, lake)
-    assert dg.materialize([assets.pi_points], resources=resources).success
-    assert dg.materialize([assets.pi_timeseries], resources=resources, partition_key=LANDED_HOUR).success
+    assert dg.materialize([pi_points], resources=resources).success
+    assert dg.materialize([pi_timeseries], resources=resources, partition_key=LANDED_HOUR).success
     return lake

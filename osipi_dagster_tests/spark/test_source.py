@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pytest
 
-from osipi_dagster.defs.pi import assets
+from osipi_dagster.lib.landing import tables as landed
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
-from osipi_dagster.lib.piwebapi.schema import POINTS_SCHEMA, SUMMARY_SCHEMA, VALUES_SCHEMA
+from osipi_dagster.lib.piwebapi.schema import POINTS_SCHEMA, SUMMARY_SCHEMA, UTC_US, VALUES_SCHEMA
 from osipi_dagster.spark import register, tables
 from osipi_dagster.spark.options import OptionError, parse_options
 from osipi_dagster.spark.work import plan
@@ -51,11 +51,11 @@ def canonical(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_schemas_are_the_assets_landed_schemas() -> None:
-    assert tables.TIMESERIES_SCHEMA == assets.TIMESERIES_SCHEMA
-    assert tables.AF_ATTRIBUTES_SCHEMA == assets.AF_ATTRIBUTES_SCHEMA
-    assert tables.EVENT_FRAMES_LANDED_SCHEMA == assets.EVENT_FRAMES_LANDED_SCHEMA
+    assert tables.TABLE_SCHEMAS["recorded"] is landed.TIMESERIES_SCHEMA
+    assert tables.TABLE_SCHEMAS["af_attributes"] is landed.AF_ATTRIBUTES_SCHEMA
+    assert tables.TABLE_SCHEMAS["event_frames"] is landed.EVENT_FRAMES_LANDED_SCHEMA
     assert (
-        tables.spark_ddl(pl.Schema({"a": pl.List(pl.Utf8), "t": tables.UTC_US}))
+        tables.spark_ddl(pl.Schema({"a": pl.List(pl.Utf8), "t": UTC_US}))
         == "`a` array<string>, `t` timestamp"
     )
 

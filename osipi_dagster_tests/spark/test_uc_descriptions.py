@@ -6,19 +6,19 @@ import re
 
 import pytest
 
-from osipi_dagster.defs.pi import assets
 from osipi_dagster.lib.lake import SCD_COLUMNS
 from osipi_dagster.lib.lake.descriptions import SCD2_COLUMNS, TABLES, TIMESERIES_COLUMNS
+from osipi_dagster.lib.landing import tables as landed
 from osipi_dagster.lib.piwebapi.schema import ELEMENTS_SCHEMA, POINTS_SCHEMA
 from osipi_dagster_tests.emulator import PROJECT_ROOT
 
 LANDED = {
-    "pi_timeseries": list(assets.TIMESERIES_SCHEMA),
+    "pi_timeseries": list(landed.TIMESERIES_SCHEMA),
     "pi_points": [*POINTS_SCHEMA, *SCD_COLUMNS],
     "af_elements": [*ELEMENTS_SCHEMA, *SCD_COLUMNS],
-    "af_attributes": [*assets.AF_ATTRIBUTES_SCHEMA, *SCD_COLUMNS],
-    "event_frames": list(assets.EVENT_FRAMES_LANDED_SCHEMA),
-    "event_frame_attributes": list(assets.EF_ATTRIBUTES_LANDED_SCHEMA),
+    "af_attributes": [*landed.AF_ATTRIBUTES_SCHEMA, *SCD_COLUMNS],
+    "event_frames": list(landed.EVENT_FRAMES_LANDED_SCHEMA),
+    "event_frame_attributes": list(landed.EF_ATTRIBUTES_LANDED_SCHEMA),
 }
 
 
