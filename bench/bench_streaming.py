@@ -370,8 +370,13 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             print(f"run launch (created→start)  median {launch.median():.1f} s, max {launch.max():.1f} s")
             print(f"run wall (start→end)        median {wall.median():.1f} s, max {wall.max():.1f} s")
         if kind == "lander":
+            # Counted by landing time (the report's committed_at), not by when the sensor wrote them (every 30 s).
             mats = [
-                r for r in reported(home) if measure_from.timestamp() <= r.timestamp <= measure_to.timestamp()
+                r
+                for r in reported(home)
+                if measure_from.timestamp()
+                <= r.asset_materialization.metadata["committed_at"].value
+                <= measure_to.timestamp()
             ]
             out["reported_per_h"] = len(mats) / window * 3600
             print(
