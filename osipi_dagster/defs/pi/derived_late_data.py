@@ -1,7 +1,7 @@
 """The derived reads' late-data sensor: re-asks PI for the newest materialized hours of each derived table and
 requests a repair run of exactly the hours whose answer changed (backdated inserts, edits, deletions).
 
-Same cursor and retry rules as pi_late_data_sensor (defs/quality/late_data.py, which defs/pi may not import): an
+Same cursor and retry rules as pi_late_data_sensor (both settle in-flight repairs with defs/repairs.py): an
 in-flight repair is not requested again until it materialized, or its run failed.
 """
 
@@ -13,38 +13,13 @@ from typing import Any
 import dagster as dg
 
 from osipi_dagster.defs.pi.names import REPAIR_KEY_TAG, REPAIR_REASON_TAG, REPAIR_TAG
+from osipi_dagster.defs.repairs import settle
 from osipi_dagster.lib.landing.derived import DerivedRead, stale_hours
 from osipi_dagster.lib.landing.late_data import HOUR_FORMAT, hour_key
 from osipi_dagster.lib.landing.selection import tags_to_extract
 
 MAT = dg.DagsterEventType.ASSET_MATERIALIZATION
 REASON = "derived_changed_in_pi"
-# A requested repair that neither materialized nor shows up as a run after this long is requested again.
-IN_FLIGHT_TIMEOUT_S = 2 * 3600
-
-
-def settle(
-    instance: dg.DagsterInstance, entries: dict[str, dict[str, Any]], latest: dict[str, int], now: float
-) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """(repairs still in flight, {partition: next attempt} of failed ones): done once a newer materialization of
-    the partition exists; failed when its run failed or was canceled for good, or never showed up in time."""
-    still: dict[str, dict[str, Any]] = {}
-    retry: dict[str, int] = {}
-    for partition, entry in entries.items():
-        if latest.get(partition, 0) > int(entry["after"]):
-            continue
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={REPAIR_KEY_TAG: entry["run_key"]}), limit=1)
-        failed = (
-            bool(runs)
-            and runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
-            and not runs[0].is_complete_and_waiting_to_retry
-        )
-        stale = not runs and now - float(entry.get("requested_at", now)) > IN_FLIGHT_TIMEOUT_S
-        if failed or stale:
-            retry[partition] = int(entry.get("attempt", 0)) + 1
-        else:
-            still[partition] = entry
-    return still, retry
 
 
 def audit_hours(done: list[datetime], lookback_hours: int, in_flight: dict[str, Any]) -> list[datetime]:

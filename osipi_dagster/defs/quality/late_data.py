@@ -26,6 +26,7 @@ from osipi_dagster.defs.pi.names import (
     TIMESERIES_KEY,
 )
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
+from osipi_dagster.defs.repairs import settle
 from osipi_dagster.lib.landing.late_data import (
     EVENT_FRAMES,
     HOUR_FORMAT,
@@ -40,7 +41,6 @@ from osipi_dagster.lib.landing.selection import tags_to_extract
 from osipi_dagster.lib.settings import LateDataSettings
 
 # A requested repair that neither materialized nor shows up as a run after this long is requested again.
-IN_FLIGHT_TIMEOUT_S = 2 * 3600
 MAT = dg.DagsterEventType.ASSET_MATERIALIZATION
 KEYS = {TIMESERIES: TIMESERIES_KEY, EVENT_FRAMES: EVENT_FRAMES_KEY}
 
@@ -67,35 +67,6 @@ def parse_cursor(raw: str | None) -> dict[str, dict[str, dict[str, Any]]]:
     except ValueError:
         return empty
     return {kind: dict(data.get(kind) or {}) for kind in empty}
-
-
-def settle(
-    instance: dg.DagsterInstance, entries: dict[str, dict[str, Any]], latest: dict[str, int], now: float
-) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """Split in-flight repairs into those still running (skip them) and next attempts of failed ones.
-
-    Returns (still in flight, {partition: attempt number for a new request}). A repair is done once a newer
-    materialization of its partition exists; it failed when its run failed or was canceled and Dagster will not
-    retry it (a run retry keeps the repair tag and stays in flight), or when nothing happened for
-    IN_FLIGHT_TIMEOUT_S (the run was never launched).
-    """
-    still: dict[str, dict[str, Any]] = {}
-    retry: dict[str, int] = {}
-    for partition, entry in entries.items():
-        if latest.get(partition, 0) > int(entry["after"]):
-            continue
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={REPAIR_KEY_TAG: entry["run_key"]}), limit=1)
-        failed = (
-            bool(runs)
-            and runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
-            and not runs[0].is_complete_and_waiting_to_retry
-        )
-        stale = not runs and now - float(entry.get("requested_at", now)) > IN_FLIGHT_TIMEOUT_S
-        if failed or stale:
-            retry[partition] = int(entry.get("attempt", 0)) + 1
-        else:
-            still[partition] = entry
-    return still, retry
 
 
 def request_for(
