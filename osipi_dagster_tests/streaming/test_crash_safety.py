@@ -129,8 +129,10 @@ def test_kill_9_listener_lander_and_daemon_lake_equals_pi_reported_once(
     listener = procs.start(listen, env)
     lander = procs.start(land, env)
     log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - both daemons write to it until the test ends
-    daemon = procs.start(daemon_cmd(), env, stdout=log, stderr=subprocess.STDOUT)
+    # The sensor is turned on before the daemon starts: both would otherwise create the new instance's SQLite
+    # storage at once, and the loser's schema migration fails (UNIQUE constraint on alembic_version).
     start_sensor("pi_stream_report_sensor", env)
+    daemon = procs.start(daemon_cmd(), env, stdout=log, stderr=subprocess.STDOUT)
     wait_for(lambda: len(lander_commits(lake)) >= 3, 60, "three landings")
     try:
         wait_for(lambda: reported_versions(home), 240, "the report sensor's first materializations")
