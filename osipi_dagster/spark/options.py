@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from osipi_dagster.lib.piwebapi import ClientConfig
 from osipi_dagster.lib.piwebapi.pitime import PITimeError, parse_interval, parse_time
+from osipi_dagster.lib.piwebapi.summaries import CALCULATION_BASES, SUMMARY_TYPES
 from osipi_dagster.lib.settings import Settings, SettingsError
 
 # Option → environment variable of the settings contract (osipi_dagster/lib/settings.py).
@@ -36,30 +37,6 @@ SECRET_OPTIONS = frozenset({"password", "bearer_token", "oidc_client_secret"})
 
 TABLES = ("recorded", "points", "af_elements", "af_attributes", "event_frames", "interpolated", "summary")
 TIME_TABLES = frozenset({"recorded", "event_frames", "interpolated", "summary"})
-# PI Web API's SummaryType and CalculationBasis values (canonical spelling; options match case-insensitively).
-SUMMARY_TYPES = (
-    "Total",
-    "Average",
-    "Minimum",
-    "Maximum",
-    "Range",
-    "StdDev",
-    "PopulationStdDev",
-    "Count",
-    "PercentGood",
-    "TotalWithUOM",
-    "All",
-    "AllForNonNumeric",
-)
-CALCULATION_BASES = (
-    "TimeWeighted",
-    "EventWeighted",
-    "TimeWeightedContinuous",
-    "TimeWeightedDiscrete",
-    "EventWeightedExcludeMostRecentEvent",
-    "EventWeightedExcludeEarliestEvent",
-    "EventWeightedIncludeBothEnds",
-)
 SIZINGS = ("count", "tags")
 # name → what it does (error messages and docs/databricks.md list them).
 READ_OPTIONS: dict[str, str] = {

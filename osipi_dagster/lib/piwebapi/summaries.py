@@ -20,6 +20,31 @@ from osipi_dagster.lib.piwebapi.schema import COUNTS_SCHEMA, SUMMARY_SCHEMA
 # would be counted by PI and not by `recorded(start, end)`.
 HALF_OPEN_BASIS = "EventWeightedExcludeMostRecentEvent"
 
+# PI Web API's SummaryType and CalculationBasis values, canonically spelt (PI matches them case-insensitively).
+SUMMARY_TYPES = (
+    "Total",
+    "Average",
+    "Minimum",
+    "Maximum",
+    "Range",
+    "StdDev",
+    "PopulationStdDev",
+    "Count",
+    "PercentGood",
+    "TotalWithUOM",
+    "All",
+    "AllForNonNumeric",
+)
+CALCULATION_BASES = (
+    "TimeWeighted",
+    "EventWeighted",
+    "TimeWeightedContinuous",
+    "TimeWeightedDiscrete",
+    "EventWeightedExcludeMostRecentEvent",
+    "EventWeightedExcludeEarliestEvent",
+    "EventWeightedIncludeBothEnds",
+)
+
 
 class SummariesMixin(ClientBase):
     """PI-side aggregates: summaries over a range or per duration, and counts of recorded values."""
