@@ -103,6 +103,8 @@ def test_list_and_fan_out_nulls_the_404s_and_raises_other_failures(
         )
     static = next(a for a in attrs if not a["DataReferencePlugIn"])
     assert refused.value.status == 409 and static["WebId"] in str(refused.value)
+    # The advice points at the static value, not at retrying.
+    assert "attributes/{webId}/value" in str(refused.value) and "retry" not in refused.value.advice
 
 
 def test_list_and_fan_out_pages_the_listing(

@@ -14,7 +14,10 @@ _ADVICE: dict[int, str] = {
     401: "check PI_USERNAME/PI_PASSWORD (basic), the bearer token or OIDC client credentials, or the Kerberos ticket",
     403: "the account lacks permission on this object; ask the PI administrator for read access",
     404: "the object does not exist (a deleted tag or a stale web id); re-run discovery",
-    409: "the server reported a conflict; retry later",
+    409: (
+        "the object does not support this call in its current state (e.g. a stream read on an AF attribute without "
+        "a data reference: read it with attributes/{webId}/value instead); see the server's message"
+    ),
     413: "the request body is over the server's MaxRequestContentLength; lower the batch size",
     429: "the server is rate limiting this client; lower max_concurrency",
     500: "PI Web API failed internally; check the PI Web API and Data Archive/AF logs",
