@@ -127,7 +127,7 @@ EF_ATTRIBUTES_COLUMNS: dict[str, str] = {
     "units": "units",
     "data_reference": "data reference plug-in",
     "config_string": "data reference configuration string",
-    "timestamp": "time of the captured value",
+    "timestamp": "time of the captured value; 1970-01-01T00:00:00Z for a static attribute (PI reports those at the epoch)",
     "value": "captured numeric value (digital state code for digital values)",
     "value_text": "captured string value or state name",
     "digital_code": "state code of digital and system-state values",
