@@ -169,6 +169,10 @@ def serve_ui(env: dict[str, str]) -> None:
 
 
 def main() -> int:
+    if os.environ.get("OSIPI_DEMO_PROFILE") == "production":
+        from demo_production import main as production_main  # Postgres + daemon + queued runs (docs/deploy.md)
+
+        return production_main()
     DEMO_DIR.mkdir(exist_ok=True)
     prepare_dagster_home()
     os.environ.setdefault("OSIPI_LAKE_URI", str(ROOT / "data" / "lake"))
