@@ -129,7 +129,12 @@ def render(results: dict[str, Any], plot_rel: str | None) -> str:
                 "below is measured with VmHWM."
             )
             out.append("")
-        refs = [f for f in figs if f["scenario"] in ("ceiling", "naive")]
+        labels = {(f["label"], f["latency_ms"]) for f in series}
+        refs = [
+            f
+            for f in figs
+            if f["scenario"] in ("ceiling", "naive") and (f["label"], f["latency_ms"]) in labels
+        ]
         if refs:
             out.append("Reference strategies for the same windows:")
             out.append("")
@@ -161,6 +166,8 @@ def render(results: dict[str, Any], plot_rel: str | None) -> str:
             out.append(f"* {f['scenario']}, {f['label']}, latency {_lat(f)}: `{f['command']}`")
         out.append("")
 
+    out.extend(render_shapes(figs))
+
     memory = [f for f in figs if f["scenario"] == "memory"]
     if memory:
         out.append("### Memory against window length (end to end, no latency)")
@@ -189,6 +196,67 @@ def render(results: dict[str, Any], plot_rel: str | None) -> str:
         out.append("")
     out.append(END)
     return "\n".join(out)
+
+
+def _secs(fig: dict[str, Any] | None, key: str = "wall_s") -> str:
+    return f"{_med(fig, key):.2f}" if fig else "–"
+
+
+def _ratio(num: dict[str, Any] | None, den: dict[str, Any] | None, key: str = "wall_s") -> str:
+    return f"{_med(num, key) / _med(den, key):.2f}×" if num and den else "–"
+
+
+def shape_row(figs: list[dict[str, Any]], shape: dict[str, Any]) -> dict[str, Any]:
+    """One workload of issue 17: osipi-dagster end to end and its references (tagreader, ceiling, naive)."""
+    refs = {s: _find(figs, s, shape["label"], shape["latency_ms"]) for s in ("tagreader", "ceiling", "naive")}
+    return {"ours": shape, **refs}
+
+
+def render_shapes(figs: list[dict[str, Any]]) -> list[str]:
+    """Issue 17's table: each workload shape end to end against tagreader, the raw-fetch ceiling and naive."""
+    shapes = [f for f in figs if f["scenario"] == "shape"]
+    if not shapes:
+        return []
+    out = ["### Workload shapes against tagreader, the ceiling and naive (issue 17)", ""]
+    out.append(
+        "Same emulator, same window, same run. osipi-dagster = `pi/pi_timeseries` end to end into Delta (Dagster "
+        "start-up, catalogue read, fetch, decode, checks, commit, completeness count). tagreader = Equinor's "
+        "tagreader 6.3 reading RAW tag by tag into pandas with its default options (no cache, max_rows 10,000). "
+        "Ceiling = the run's own value requests replayed, bodies downloaded, nothing parsed. Naive = one "
+        "`pi.recorded([tag])` after the other. Seconds are wall-clock medians; the ratios are wall time over "
+        "osipi-dagster's (> 1× = osipi-dagster faster), except `÷ ceiling` (osipi-dagster over the ceiling, "
+        "goal ≤ 1.5×). CPU s = process CPU time of the code under test (all its threads)."
+    )
+    out.append("")
+    out.append(
+        "| workload | latency | osipi-dagster s | tagreader s | ceiling s | naive s | tagreader ÷ ours | "
+        "ours ÷ ceiling | naive ÷ ours | CPU s ours / ceiling / tagreader | values: ours (Delta) | tagreader | "
+        "naive |"
+    )
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+    notes = []
+    for shape in shapes:
+        row = shape_row(figs, shape)
+        t, c, n = row["tagreader"], row["ceiling"], row["naive"]
+        cpu = " / ".join(_secs(f, "cpu_s") for f in (shape, c, t))
+        counts = [f"{int(f['runs'][0]['values']):,}" if f else "–" for f in (shape, t, n)]
+        out.append(
+            f"| {shape['label']} | {_lat(shape)} | {_secs(shape)} | {_secs(t)} | {_secs(c)} | {_secs(n)} | "
+            f"{_ratio(t, shape)} | {_ratio(shape, c)} | {_ratio(n, shape)} | {cpu} | {' | '.join(counts)} |"
+        )
+        for f in (t, n):
+            if f and f.get("note"):
+                notes.append(f"* {f['scenario']}, {f['label']}: {f['note']}.")
+    out.append("")
+    out.extend(notes)
+    out.append("")
+    out.append("Commands:")
+    out.append("")
+    for shape in shapes:
+        for f in [shape, *(v for k, v in shape_row(figs, shape).items() if k != "ours" and v)]:
+            out.append(f"* {f['scenario']}, {f['label']}, latency {_lat(f)}: `{f['command']}`")
+    out.append("")
+    return out
 
 
 def _vmhwm(fig: dict[str, Any]) -> bool:

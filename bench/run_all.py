@@ -28,12 +28,23 @@ SIZES: dict[str, tuple[Any, Any]] = {
     "event_frames": (10_000, 1_000),
     # (tags, hours, ceiling, naive sample)
     "backfill": ([(10_000, 24, True, 100), (30_000, 1, True, 200)], [(1_000, 1, True, 40)]),
+    # issue 17's workload shapes, each against tagreader, the ceiling and naive in the same run:
+    # (tags, hours, latency ms, tagreader sample, naive sample); a sample >= tags reads every tag.
+    "shapes": (
+        [
+            (60, 24, 0, 60, 60),
+            (1_000, 24, 0, 1_000, 100),
+            (10_000, 1, 20, 200, 200),
+            (30_000, 1, 20, 200, 200),
+        ],
+        [(60, 6, 0, 60, 60)],
+    ),
     # values/s from 1k to 30k tags (30k × 1 h is measured by "backfill"); no latency, no references.
     "scaling": ([(1_000, 1), (3_000, 1), (10_000, 1)], [(300, 1)]),
     # peak RSS against window length at a fixed tag count (no latency, no references).
     "memory": ([(10_000, 1), (10_000, 6), (10_000, 24)], [(300, 1), (300, 6)]),
 }
-SCENARIOS = ("discovery", "af", "event_frames", "backfill", "scaling", "memory", "streaming")
+SCENARIOS = ("discovery", "af", "event_frames", "backfill", "shapes", "scaling", "memory", "streaming")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,6 +85,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         t, h, lat, repeat, ceiling=c, naive_sample=n
                     ),
                 )
+    if "shapes" in only:
+        for tags, hours, lat, reader, naive in size["shapes"]:
+            step(
+                f"shape {tags}x{hours}h",
+                lambda t=tags, h=hours, lat=lat, r=reader, n=naive: scenarios.backfill(
+                    t, h, lat, repeat, naive_sample=n, tagreader_sample=r, scenario="shape"
+                ),
+            )
     if "scaling" in only:
         for tags, hours in size["scaling"]:
             step(
@@ -141,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=str))
     print(f"results: {out}")
+    print("\n".join(report.render_shapes(results["figures"])), flush=True)
     # A quick run is a smoke test: it never overwrites the published figures.
     if not args.quick and not args.no_docs:
         png = ROOT / "docs" / "img" / "bench.png"

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,8 +127,9 @@ def event_frames(frames_per_day: int, latency_ms: int, repeat: int) -> Figure:
 # --- time series --------------------------------------------------------------------------------------------------
 
 
-def _replay(requests: list[dict[str, Any]], concurrency: int) -> tuple[float, int]:
-    """Raw-fetch ceiling: the same requests, same pool and concurrency, bodies read and never parsed."""
+def _replay(requests: list[dict[str, Any]], concurrency: int) -> tuple[float, int, float]:
+    """Raw-fetch ceiling: the same requests, same pool and concurrency, bodies read and never parsed.
+    Returns (wall s, bytes, CPU s of this process)."""
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
     with client_cpus(), httpx.Client(limits=limits, timeout=300.0) as client:
 
@@ -136,21 +139,84 @@ def _replay(requests: list[dict[str, Any]], concurrency: int) -> tuple[float, in
                 client.request(req["method"], req["url"], content=body, headers=req["headers"]).content
             )
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(concurrency) as pool:
             nbytes = sum(pool.map(fetch, requests))
-        return time.perf_counter() - t0, nbytes
+        return time.perf_counter() - t0, nbytes, time.process_time() - c0
 
 
 def _naive(api: str, web_ids: list[str], start: datetime, end: datetime) -> dict[str, Any]:
     """One request per tag, sequential (a one-stream call each, continued if cut at maxCount), decoded."""
     values = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with client_cpus(), PIWebAPIClient(ClientConfig(api, max_concurrency=1)) as pi:
         for w in web_ids:
             values += pi.recorded([w], start, end).height
         calls = pi.stats.http_calls
-    return {"wall_s": time.perf_counter() - t0, "values": values, "http_calls": calls}
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - c0,
+        "values": values,
+        "http_calls": calls,
+    }
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """Refuse any name lookup but loopback while the block runs: tagreader has a built-in default server URL
+    (Equinor's), and the benchmark must never reach it."""
+    real = socket.getaddrinfo
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in LOOPBACK:
+            raise OSError(f"bench guard: {name} is not loopback; the benchmark stays on 127.0.0.1")
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = guarded  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = real  # type: ignore[assignment]
+
+
+def _tagreader(api: str, points: list[tuple[str, str]], start: datetime, end: datetime) -> dict[str, Any]:
+    """Equinor's tagreader as its docs show it: one IMSClient per data server (PI Web API handler, its default
+    options: no cache, max_rows 10,000, Oslo time zone), `read(tag, start, end, read_type=RAW)` tag by tag into
+    pandas. Its data-server lookup goes through a built-in URL, pointed here at the emulator (as any user outside
+    Equinor must); the emulator is anonymous, so its auth is a no-op (tagreader would otherwise use Kerberos)."""
+    import tagreader
+    import tagreader.web_handlers
+    from tagreader import ReaderType
+
+    by_server: dict[str, list[str]] = {}
+    for server, name in points:
+        by_server.setdefault(server, []).append(name)
+    values = 0
+    builtin = tagreader.web_handlers.get_url_pi
+    tagreader.web_handlers.get_url_pi = lambda: api  # type: ignore[assignment]
+    try:
+        with loopback_only(), client_cpus():
+            t0, c0 = time.perf_counter(), time.process_time()
+            for server, names in by_server.items():
+                client = tagreader.IMSClient(datasource=server, imstype="piwebapi", url=api, auth=lambda r: r)
+                client.connect()
+                for name in names:
+                    values += len(client.read(name, start, end, read_type=ReaderType.RAW))
+                client.handler.session.close()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        tagreader.web_handlers.get_url_pi = builtin  # type: ignore[assignment]
+    return {"wall_s": wall, "cpu_s": cpu, "values": values}
+
+
+def _sample(items: list[Any], n: int) -> list[Any]:
+    """`n` evenly spaced items (all of them when n >= len)."""
+    step = max(1, len(items) // n)
+    return items[::step][:n]
 
 
 def backfill(
@@ -161,10 +227,13 @@ def backfill(
     *,
     ceiling: bool = True,
     naive_sample: int = 0,
+    tagreader_sample: int = 0,
     timeout_s: float = 3600.0,
+    scenario: str = "backfill",
 ) -> list[Figure]:
     """End to end through Dagster into Delta (pi_timeseries for the window, one range run), plus optionally the
-    raw-fetch ceiling of the very requests the run made and the naive approach on a sample of tags."""
+    raw-fetch ceiling of the very requests the run made, the naive approach and tagreader on samples of tags
+    (a sample >= the tag count reads every tag). `scenario` names the end-to-end figure ("backfill", "shape")."""
     start, end = DAY if hours == 24 else hour_window(hours)
     label = f"{tags:,} tags × {hours} h"
     cmd_run = (
@@ -177,7 +246,7 @@ def backfill(
         with emulator(tags, latency_ms) as emu:
             base = work / "catalogue"
             run_child(["bench/dagster_run.py", "catalogue", "--api", emu.api, "--lake", str(base)], timeout_s)
-            e2e = Figure("backfill", label, latency_ms, cmd_run, extra={"tags": tags, "hours": hours})
+            e2e = Figure(scenario, label, latency_ms, cmd_run, extra={"tags": tags, "hours": hours})
             log = work / "requests.jsonl"
             for i in range(repeat):
                 lake = work / f"lake{i}"
@@ -208,19 +277,52 @@ def backfill(
                     "by the first backfill run, 8 threads, bodies read not parsed",
                 )
                 for _ in range(repeat):
-                    secs, nbytes = _replay(requests, 8)
+                    secs, nbytes, cpu = _replay(requests, 8)
                     c.runs.append(
-                        {"wall_s": secs, "http_calls": len(requests), "mb": nbytes / 1e6, "values": values,
-                         "values_per_s": values / secs}
+                        {"wall_s": secs, "cpu_s": cpu, "http_calls": len(requests), "mb": nbytes / 1e6,
+                         "values": values, "values_per_s": values / secs}
                     )  # fmt: skip
                 figures.append(c)
-            if naive_sample:
+            points: list[tuple[str, str, str]] = []
+            if naive_sample or tagreader_sample:
                 with PIWebAPIClient(ClientConfig(emu.api)) as pi:
-                    ids = [
-                        w for s in pi.data_servers() for f in pi.iter_points(s) for w in f["web_id"].to_list()
+                    points = [
+                        (s.name, w, n)
+                        for s in pi.data_servers()
+                        for f in pi.iter_points(s)
+                        for w, n in zip(f["web_id"].to_list(), f["name"].to_list(), strict=True)
                     ]
-                step = max(1, len(ids) // naive_sample)
-                sample = ids[::step][:naive_sample]
+            if tagreader_sample:
+                picked = _sample(points, tagreader_sample)
+                scale = len(points) / len(picked)
+                t = Figure(
+                    "tagreader",
+                    label,
+                    latency_ms,
+                    f"{emulator_cmd(tags, latency_ms)}; tagreader 6.3 IMSClient(server, 'piwebapi').read(tag, "
+                    f"start, end, read_type=RAW) for {len(picked)} tags one after the other"
+                    + (f", extrapolated ×{scale:.0f}" if scale > 1 else ""),
+                    note=(
+                        f"sampled: {len(picked)} tags timed, wall time, calls and values extrapolated to "
+                        f"{len(points):,}"
+                        if scale > 1
+                        else ""
+                    ),
+                )
+                for _ in range(1 if scale > 1 else repeat):
+                    reset_metrics(emu)
+                    got = _tagreader(emu.api, [(p[0], p[2]) for p in picked], start, end)
+                    calls = metrics(emu)["requests"]
+                    t.runs.append(
+                        {"wall_s": got["wall_s"] * scale, "cpu_s": got["cpu_s"] * scale,
+                         "http_calls": round(calls * scale), "values": round(got["values"] * scale),
+                         "values_per_s": got["values"] / got["wall_s"], "sample_wall_s": got["wall_s"],
+                         "sample_tags": len(picked), "sample_values": got["values"]}
+                    )  # fmt: skip
+                figures.append(t)
+            if naive_sample:
+                ids = [p[1] for p in points]
+                sample = _sample(ids, naive_sample)
                 scale = len(ids) / len(sample)
                 got = _naive(emu.api, sample, start, end)
                 n = Figure(
@@ -228,13 +330,18 @@ def backfill(
                     label,
                     latency_ms,
                     f"{emulator_cmd(tags, latency_ms)}; pi.recorded([tag]) for {len(sample)} evenly spaced tags "
-                    f"one after the other (max_concurrency=1), extrapolated ×{scale:.0f}",
-                    note=f"sampled: {len(sample)} tags timed, wall time, calls and values extrapolated to {len(ids):,}",
+                    f"one after the other (max_concurrency=1)"
+                    + (f", extrapolated ×{scale:.0f}" if scale > 1 else ""),
+                    note=(
+                        f"sampled: {len(sample)} tags timed, wall time, calls and values extrapolated to {len(ids):,}"
+                        if scale > 1
+                        else ""
+                    ),
                 )
                 n.runs.append(
                     {"wall_s": got["wall_s"] * scale, "http_calls": round(got["http_calls"] * scale),
                      "values": round(got["values"] * scale), "values_per_s": got["values"] / got["wall_s"],
-                     "sample_wall_s": got["wall_s"], "sample_tags": len(sample)}
+                     "cpu_s": got["cpu_s"] * scale, "sample_wall_s": got["wall_s"], "sample_tags": len(sample)}
                 )  # fmt: skip
                 figures.append(n)
     finally:
