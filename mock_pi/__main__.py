@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin", action="store_true", help="enable /admin endpoints (clock, edits, faults)")
     p.add_argument("--clock", default=d.clock, help="real | frozen:<ISO> | offset:<ISO>")
     p.add_argument("--clock-rate", type=float, default=d.clock_rate, help="emulator seconds per real second")
+    p.add_argument(
+        "--value-rate",
+        type=int,
+        default=d.value_rate,
+        help="values per second as a multiple of the default (every spacing and scan period divided; real time)",
+    )
     p.add_argument("--data-servers", type=int, default=d.data_servers)
     p.add_argument("--af-databases", type=int, default=d.af_databases)
     p.add_argument("--elements-per-db", type=int, default=d.elements_per_db)

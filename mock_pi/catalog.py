@@ -214,6 +214,9 @@ class Point:
     scan_us: int = 0  # scan period of a point on a scan class; 0 for irregular (unsolicited) points
     archive_rate: float = 1.0  # target fraction of scans archived (1: every scan)
     deadband_frac: float = 0.0  # numeric scan points: compression deadband as a fraction of span (0: none)
+    value_rate: int = (
+        1  # the emulator's --value-rate: spacing and scan period are the nominal ones divided by it
+    )
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -232,7 +235,7 @@ class Point:
     @property
     def scan_class(self) -> int:
         """PI's `location4` for interface points: 1-based index into SCAN_CLASSES_S; 0 when not scanned."""
-        return SCAN_CLASSES_S.index(self.scan_us // 1_000_000) + 1 if self.scan_us else 0
+        return SCAN_CLASSES_S.index(self.scan_us * self.value_rate // 1_000_000) + 1 if self.scan_us else 0
 
     @property
     def deadband(self) -> float:
@@ -263,11 +266,16 @@ def wildcard_match(pattern: str) -> re.Pattern[str]:
 
 
 class Catalog:
-    """Data servers, digital sets and `config.tags` points; point i lives on server i % data_servers."""
+    """Data servers, digital sets and `config.tags` points; point i lives on server i % data_servers.
 
-    def __init__(self, seed: int, tags: int, data_servers: int = 2) -> None:
+    `value_rate` (the emulator's --value-rate) divides every point's spacing and scan period: that many times the
+    values per second at real time, from the same seed-derived points (rate 1: the nominal catalog)."""
+
+    def __init__(self, seed: int, tags: int, data_servers: int = 2, value_rate: int = 1) -> None:
+        check_value_rate(value_rate)
         self.seed = seed
         self.size = tags
+        self.value_rate = value_rate
         self.servers: list[DataServer] = []
         for s in range(data_servers):
             name = f"PISRV{s + 1:02d}"
@@ -476,6 +484,8 @@ class Catalog:
                 spacing_us = scan_us
             elif ptype != "Digital":
                 deadband = _MEAN_SLOPE * 2 * np.pi * scan_us / period_us / rate
+        if self.value_rate != 1:
+            spacing_us, scan_us, deadband = _faster(spacing_us, scan_us, deadband, self.value_rate)
         web = webid.full(webid.POINT, [srv.id], f"{srv.name}\\{name}", point_id=i + 1)
         step = ptype not in ("Float16", "Float32", "Float64") or (h2 % 10 == 0)
         return Point(
@@ -505,7 +515,40 @@ class Catalog:
             scan_us=scan_us,
             archive_rate=rate,
             deadband_frac=deadband,
+            value_rate=self.value_rate,
         )
+
+
+MAX_VALUE_RATE = 100
+
+
+def check_value_rate(rate: int) -> None:
+    """A value rate must keep scan periods whole microseconds on the hour's grid: a divisor of 1,000,000, ≤ 100."""
+    if (
+        not isinstance(rate, int)
+        or isinstance(rate, bool)
+        or not 1 <= rate <= MAX_VALUE_RATE
+        or 1_000_000 % rate
+    ):
+        raise ValueError(
+            f"value_rate must be a whole number from 1 to {MAX_VALUE_RATE} dividing 1,000,000 "
+            f"(1, 2, 4, 5, 8, 10, 20, 25, 50, 100, ...), got {rate!r}"
+        )
+
+
+def _faster(spacing_us: int, scan_us: int, deadband: float, rate: int) -> tuple[int, int, float]:
+    """(spacing, scan period, deadband) of a point at `rate` times its nominal value rate: an irregular point's mean
+    spacing divided (to an even number of quanta, as in _make_point), a scanned point's scan period divided (its
+    class keeps its index), and a compressed point's deadband with it, so it keeps as large a share of its scans."""
+    every_scan = bool(scan_us) and spacing_us == scan_us
+    quantum = 1_000 if spacing_us // rate < 60_000_000 else 1_000_000
+    spacing_us = max(2 * quantum, (spacing_us // rate // (2 * quantum)) * 2 * quantum)
+    if scan_us:
+        scan_us //= rate
+        deadband /= rate
+        if every_scan:
+            spacing_us = scan_us
+    return spacing_us, scan_us, deadband
 
 
 def _scan_class(mean_spacing_us: int, h: int) -> tuple[int, float]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mock_pi.catalog import check_value_rate
+
 AUTH_MODES = ("anonymous", "basic", "bearer", "negotiate", "any")
 
 
@@ -28,6 +30,8 @@ class EmulatorConfig:
     # "real", "frozen:<ISO>" (time stands still) or "offset:<ISO>" (starts at ISO, then runs).
     clock: str = "real"
     clock_rate: float = 1.0
+    # Values per second at real time, as a multiple of the catalog's nominal rates (every spacing and scan divided).
+    value_rate: int = 1
     data_servers: int = 2
     af_databases: int = 2
     elements_per_db: int = 300
@@ -52,6 +56,7 @@ class EmulatorConfig:
             raise ValueError(f"max_returned_items must be >= 1, got {self.max_returned_items}")
         if self.clock_rate <= 0:
             raise ValueError(f"clock_rate must be > 0, got {self.clock_rate}")
+        check_value_rate(self.value_rate)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError(
                 "tls_cert and tls_key go together: give both (--tls-cert PATH --tls-key PATH) or neither"

@@ -42,7 +42,7 @@ class EmulatorState:
     @classmethod
     def build(cls, config: EmulatorConfig) -> EmulatorState:
         clock = Clock(config.clock, config.clock_rate)
-        catalog = Catalog(config.seed, config.tags, config.data_servers)
+        catalog = Catalog(config.seed, config.tags, config.data_servers, config.value_rate)
         archive = Archive(config.seed, clock.now_us)
         return cls(config, clock, catalog, archive, AFModel(config, catalog), Metrics())
 
