@@ -13,6 +13,7 @@ from osipi_dagster.lib.settings.fields import (
     is_secret,
     variables,
 )
+from osipi_dagster.lib.settings.location import LocationSettings
 from osipi_dagster.lib.settings.model import (
     DEFAULT_START_DATE,
     Settings,
@@ -29,6 +30,7 @@ __all__ = [
     "DerivedSettings",
     "LakeFields",
     "LateDataSettings",
+    "LocationSettings",
     "QualityConfigError",
     "QualityThresholds",
     "SelectionFields",

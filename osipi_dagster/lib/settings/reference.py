@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from osipi_dagster.lib.settings.fields import Variable, variables
+from osipi_dagster.lib.settings.location import LocationSettings
 from osipi_dagster.lib.settings.model import Settings
 
 BEGIN = "settings:begin (generated from osipi_dagster/lib/settings by scripts/settings_reference.py)"
@@ -28,6 +29,11 @@ def default_text(value: object) -> str:
     return str(value)
 
 
+def all_variables() -> list[Variable]:
+    """The contract's variables, then the code location's own (LocationSettings: no YAML field)."""
+    return [*variables(Settings), *variables(LocationSettings)]
+
+
 def doc(v: Variable) -> str:
     return f"{v.doc}, e.g. {v.example}" if v.example else v.doc
 
@@ -35,13 +41,15 @@ def doc(v: Variable) -> str:
 def readme_table() -> str:
     """Markdown rows: variable, YAML field, meaning, default (`required` when there is none)."""
     lines = ["| Variable | Field | Meaning | Default |", "|---|---|---|---|"]
-    for v in variables(Settings):
+    location = {v.name for v in variables(LocationSettings)}
+    for v in all_variables():
         default = default_text(v.default)
         shown = "required" if v.required else (f"`{default}`" if default else "")
         meaning = doc(v).replace("\\", "\\\\").replace("|", "\\|") + (
             " (secret: an `EnvVar` only)" if v.secret else ""
         )
-        lines.append(f"| `{v.name}` | `{v.path}` | {meaning} | {shown} |")
+        field = "(code location)" if v.name in location else f"`{v.path}`"
+        lines.append(f"| `{v.name}` | {field} | {meaning} | {shown} |")
     return "\n".join(lines)
 
 
@@ -53,7 +61,7 @@ def env_line(v: Variable) -> str:
 
 def env_example() -> str:
     """One commented block per variable; only the required URL is set."""
-    return "\n\n".join(f"# {doc(v)}\n{env_line(v)}" for v in variables(Settings))
+    return "\n\n".join(f"# {doc(v)}\n{env_line(v)}" for v in all_variables())
 
 
 def between(text: str, begin: str, end: str, body: str) -> str:
