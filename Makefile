@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The Kerberos extra compiles gssapi, which needs MIT Kerberos headers (Debian: libkrb5-dev).
-EXTRAS := dev,spark,databricks$(shell command -v krb5-config >/dev/null 2>&1 && echo ",kerberos")
+EXTRAS := dev,spark,databricks,production,deploycheck$(shell command -v krb5-config >/dev/null 2>&1 && echo ",kerberos")
 # Jars for local Spark (Delta), fetched once from Maven Central by Maven at install time, never by Spark at run time.
 JARS := jars/spark/.fetched
 
