@@ -1,7 +1,11 @@
-"""`make demo`: start the emulator, land an initial set of assets in Delta, print a summary, serve the Dagster UI.
+"""`make demo`: two PI sites in one code location, landed in one Delta lake, served in the Dagster UI.
 
-With DEMO_HEADLESS=1 it stops after the summary and exits 0. Every process it starts is stopped on exit or Ctrl-C,
-by process group and then by PID (`dagster dev` can leave children behind after a signal).
+Site 1 is the environment connection (PI_WEB_API_URL: the user's PI, or an emulator started here; group `pi`), site 2
+the YAML connection `site_b` in scripts/demo_connections (loaded with OSIPI_CONNECTIONS_DIR, as a deployment loads
+its own configuration folder; group `site_b`), against a second emulator with another seed, tag count and AF
+database. The demo lands each site's catalogue, AF, last closed hours and yesterday's event frames, prints the lake's
+tables, then serves `dagster dev`. With DEMO_HEADLESS=1 it stops after the summary and exits 0. Every process it
+starts is stopped on exit or Ctrl-C, by process group and then by PID (`dagster dev` can leave children behind).
 """
 
 from __future__ import annotations
@@ -13,44 +17,92 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import dagster as dg  # noqa: E402
+
 from mock_pi.process import Emulator, free_port, start_emulator  # noqa: E402
 
 DEMO_DIR = ROOT / ".demo"
 DAGSTER_HOME = ROOT / ".dagster_home"
+# The demo's YAML connections (site_b), loaded by the code location through OSIPI_CONNECTIONS_DIR.
+CONNECTIONS_DIR = ROOT / "scripts" / "demo_connections"
 UI_PORT = int(os.environ.get("DEMO_UI_PORT", "3000"))
 TAGS = os.environ.get("DEMO_TAGS", "1000")
 HOURS = int(os.environ.get("DEMO_HOURS", "3"))
 # Run logs at INFO on the console (progress lines); the full DEBUG event log is in the UI.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+AF_SERVER = "\\\\PIAF01"
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    """One emulated site: its emulator's seed, tag count and AF database, and the variables naming its URL."""
+
+    label: str
+    seed: int
+    tags: str
+    af_database: str
+    url_var: (
+        str  # the connection's URL variable: PI_WEB_API_URL (environment connection) or its YAML's reference
+    )
+    job_prefix: str  # "" for the environment connection, "<name>__" for a YAML connection
+
+    def emulator_args(self) -> tuple[str, ...]:
+        # Two AF databases (Plant Operations, Mining Site); each connection selects one.
+        return ("--seed", str(self.seed), "--tags", self.tags, "--af-databases", "2", "--admin")
+
+
+SITES = (
+    DemoSite("site 1 (environment connection, group pi)", 42, TAGS, "Plant Operations", "PI_WEB_API_URL", ""),
+    DemoSite("site 2 (YAML connection site_b)", 7, os.environ.get("DEMO_SITE_B_TAGS", "400"), "Mining Site",
+             "SITE_B_URL", "site_b__"),
+)  # fmt: skip
 
 
 def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
-@contextmanager
-def pi_web_api() -> Iterator[str]:
-    """The PI Web API to use: the user's (PI_WEB_API_URL set) or an emulator started here."""
-    if os.environ.get("PI_WEB_API_URL"):
-        say(f"using PI Web API at {os.environ['PI_WEB_API_URL']}")
-        yield os.environ["PI_WEB_API_URL"]
-        return
-    say(f"starting the mock_pi emulator ({TAGS} tags, seed 42, real-time clock) on 127.0.0.1 ...")
-    emulator: Emulator = start_emulator(
-        "--seed", "42", "--tags", TAGS, "--admin", log_dir=DEMO_DIR, timeout=60
+def start_site(site: DemoSite) -> Emulator:
+    emulator = start_emulator(*site.emulator_args(), log_dir=DEMO_DIR, timeout=60)
+    say(
+        f"  {site.label}: emulator seed {site.seed}, {site.tags} tags at {emulator.api} (pid {emulator.process.pid})"
     )
-    say(f"emulator ready at {emulator.api} (pid {emulator.process.pid})")
+    return emulator
+
+
+@contextmanager
+def two_sites() -> Iterator[None]:
+    """Start the emulators (both at once) and set the variables of both connections; stop them on exit.
+
+    A user's PI_WEB_API_URL stays site 1 (no emulator for it); site 2 is always an emulator.
+    """
+    wanted = [s for s in SITES if not (s.url_var == "PI_WEB_API_URL" and os.environ.get("PI_WEB_API_URL"))]
+    if len(wanted) < len(SITES):
+        say(f"site 1: using PI Web API at {os.environ['PI_WEB_API_URL']} (PI_WEB_API_URL)")
+    else:
+        os.environ["PI_AF_DATABASES"] = f"{AF_SERVER}\\{SITES[0].af_database}"
+    say("starting the mock_pi emulators (real-time clock) on 127.0.0.1 ...")
+    with ThreadPoolExecutor(len(wanted)) as pool:
+        futures = [pool.submit(start_site, site) for site in wanted]
+        wait(futures)
+    started = [f.result() for f in futures if f.exception() is None]
     try:
-        yield emulator.api
+        for site, future in zip(wanted, futures, strict=True):
+            os.environ[site.url_var] = future.result().api  # raises the first start failure
+        os.environ["OSIPI_CONNECTIONS_DIR"] = str(CONNECTIONS_DIR)
+        yield
     finally:
-        emulator.stop()
-        say("emulator stopped")
+        for emulator in started:
+            emulator.stop()
+        say("emulators stopped")
 
 
 def prepare_dagster_home() -> None:
@@ -59,14 +111,25 @@ def prepare_dagster_home() -> None:
     os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
 
 
-def materialize_initial_assets() -> None:
-    """Run the main job (catalogue, AF, the last closed hours of recorded values) and yesterday's event frames."""
-    import dagster as dg
+def apply_pool_limits(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """Give each YAML connection's PI pool its `pool_limit` on the instance (the code location records both in its
+    definitions metadata: `osipi/connection/<name>/pool` and `.../pool_limit`)."""
+    meta = {k: getattr(v, "value", getattr(v, "text", v)) for k, v in (defs.metadata or {}).items()}
+    for key, pool in meta.items():
+        if key.startswith("osipi/connection/") and key.endswith("/pool"):
+            limit = meta.get(f"{key}_limit")
+            if isinstance(limit, int):
+                instance.event_log_storage.set_concurrency_slots(str(pool), limit)
+                say(f"  pool {pool}: {limit} slots")
 
+
+def materialize_initial_assets() -> None:
+    """Per site: the main job (catalogue, AF, the last closed hours of recorded values) and yesterday's event frames."""
     from osipi_dagster.definitions import defs as load_defs
 
     defs: dg.Definitions = load_defs()
     instance = dg.DagsterInstance.get()
+    apply_pool_limits(defs, instance)
 
     def run(job_name: str, first: str, last: str) -> None:
         started = time.monotonic()
@@ -84,11 +147,12 @@ def materialize_initial_assets() -> None:
         assert pdef is not None, f"{job_name} is not partitioned"
         return pdef.get_partition_keys(dynamic_partitions_store=instance)
 
-    say("materializing the initial assets ...")
-    hours = closed_partitions("pi_ingest_job")[-HOURS:]
-    run("pi_ingest_job", hours[0], hours[-1])
-    yesterday = closed_partitions("pi_event_frames_job")[-1]
-    run("pi_event_frames_job", yesterday, yesterday)
+    say("materializing the initial assets of both sites ...")
+    for site in SITES:
+        hours = closed_partitions(f"{site.job_prefix}pi_ingest_job")[-HOURS:]
+        run(f"{site.job_prefix}pi_ingest_job", hours[0], hours[-1])
+        yesterday = closed_partitions(f"{site.job_prefix}pi_event_frames_job")[-1]
+        run(f"{site.job_prefix}pi_event_frames_job", yesterday, yesterday)
 
 
 def print_summary(lake_uri: str) -> None:
@@ -146,12 +210,19 @@ def stop_tree(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def serve_ui(env: dict[str, str]) -> None:
-    port = UI_PORT if UI_PORT else free_port()
+def start_ui(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`dagster dev` on 127.0.0.1:port in its own process group (stop it with stop_tree)."""
     cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml")]
     cmd += ["-h", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    say(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops the UI, the daemon and the emulator)")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+
+
+def serve_ui(env: dict[str, str]) -> None:
+    port = UI_PORT if UI_PORT else free_port()
+    proc = start_ui(env, port)
+    say(
+        f"Dagster UI: http://127.0.0.1:{port}/asset-groups  (Ctrl-C stops the UI, the daemon and the emulators)"
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -170,14 +241,15 @@ def serve_ui(env: dict[str, str]) -> None:
 
 def main() -> int:
     if os.environ.get("OSIPI_DEMO_PROFILE") == "production":
-        from demo_production import main as production_main  # Postgres + daemon + queued runs (docs/deploy.md)
+        from demo_production import (
+            main as production_main,  # Postgres + daemon + queued runs (docs/deploy.md)
+        )
 
         return production_main()
     DEMO_DIR.mkdir(exist_ok=True)
     prepare_dagster_home()
     os.environ.setdefault("OSIPI_LAKE_URI", str(ROOT / "data" / "lake"))
-    with pi_web_api() as url:
-        os.environ["PI_WEB_API_URL"] = url
+    with two_sites():
         materialize_initial_assets()
         print_summary(os.environ["OSIPI_LAKE_URI"])
         if os.environ.get("DEMO_HEADLESS", "") not in ("", "0", "false"):
