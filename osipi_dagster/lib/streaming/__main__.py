@@ -22,6 +22,7 @@ import polars as pl
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.settings import LakeFields, Settings, SettingsError, env_settings
+from osipi_dagster.lib.streaming.compaction import DEFAULT_COMPACT_INTERVAL_S, DEFAULT_COMPACT_TARGET_BYTES
 from osipi_dagster.lib.streaming.health import (
     DEFAULT_LANDER_ADDRESS,
     DEFAULT_LISTENER_ADDRESS,
@@ -129,6 +130,18 @@ def _land_args(p: argparse.ArgumentParser) -> None:
         help="spool bytes landed in one commit at most (a backlog lands in slices of this size)",
     )
     p.add_argument("--keep-landed-hours", type=float, default=24.0, help="hours landed segments are kept")
+    p.add_argument(
+        "--compact-interval",
+        type=float,
+        default=DEFAULT_COMPACT_INTERVAL_S,
+        help="seconds between compactions of the dates landed meanwhile (0 = never; the weekly optimize remains)",
+    )
+    p.add_argument(
+        "--compact-target-bytes",
+        type=int,
+        default=DEFAULT_COMPACT_TARGET_BYTES,
+        help="file size compaction packs small files into (larger files are left alone)",
+    )
 
 
 def _lake(args: argparse.Namespace, env: dict[str, str]) -> Lake:
@@ -145,6 +158,8 @@ def _lander(args: argparse.Namespace, lake: Lake, spool: SpoolReader, **kwargs: 
         min_interval_s=args.land_min_interval,
         max_batch_bytes=args.max_batch_bytes,
         keep_landed_hours=args.keep_landed_hours,
+        compact_interval_s=args.compact_interval,
+        compact_target_bytes=args.compact_target_bytes,
         **kwargs,  # type: ignore[arg-type]
     )
 

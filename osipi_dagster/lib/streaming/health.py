@@ -62,6 +62,8 @@ LANDER_METRICS: dict[str, tuple[str, str, str]] = {
         "values refused: the archive owns their hour",
     ),
     "errors": ("landing_errors", "counter", "failed landing attempts (retried)"),
+    "compactions": ("compactions", "counter", "compaction passes that merged small files"),
+    "compaction_errors": ("compaction_errors", "counter", "failed compaction passes (retried next interval)"),
     "last_latency_p50_s": (
         "landing_latency_p50_seconds",
         "gauge",

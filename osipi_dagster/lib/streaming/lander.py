@@ -14,10 +14,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.retry import RetryPolicy
+from osipi_dagster.lib.streaming.compaction import (
+    DEFAULT_COMPACT_INTERVAL_S,
+    DEFAULT_COMPACT_TARGET_BYTES,
+    compact_dates,
+)
 from osipi_dagster.lib.streaming.landing import TIMESERIES_TABLE, LandingReport, land_segments
 from osipi_dagster.lib.streaming.spool import Segment, SpoolError, SpoolReader
 
@@ -67,6 +72,11 @@ class LanderStats:
     last_duration_s: float | None = None
     delta_version: int | None = None
     segments_pruned: int = 0
+    compactions: int = 0  # compaction passes that merged files
+    compaction_files_removed: int = 0
+    compaction_errors: int = (
+        0  # failed passes (e.g. a concurrent hourly replace): retried at the next interval
+    )
 
 
 def take_batch(ready: list[Segment], max_bytes: int) -> list[Segment]:
@@ -81,12 +91,21 @@ def take_batch(ready: list[Segment], max_bytes: int) -> list[Segment]:
     return batch
 
 
+def dates_between(first: datetime | None, last: datetime | None) -> set[date]:
+    """The UTC dates (the table's `date` partitions) from first to last."""
+    if first is None or last is None:
+        return set()
+    day, end = first.astimezone(UTC).date(), last.astimezone(UTC).date()
+    return {day + timedelta(days=i) for i in range((end - day).days + 1)}
+
+
 class Lander:
     """Land every sealed segment of `spool` into the lake's `pi_timeseries`, one commit per batch.
 
     `listener_figures` gives the listener's figures for each report (the live listener when embedded in its
     process, else the state it publishes in the spool). A failed landing is retried with the retry policy's
-    backoff (capped at `backoff_max_s`) for as long as the lander runs; its segments wait in ready/.
+    backoff (capped at `backoff_max_s`) for as long as the lander runs; its segments wait in ready/. Every
+    `compact_interval_s` (0: never) the dates landed since the last pass are compacted (compaction.py).
     """
 
     def __init__(
@@ -102,6 +121,8 @@ class Lander:
         backoff_max_s: float = 10.0,
         listener_figures: Callable[[], Mapping[str, object]] | None = None,
         wake: threading.Event | None = None,
+        compact_interval_s: float = DEFAULT_COMPACT_INTERVAL_S,
+        compact_target_bytes: int = DEFAULT_COMPACT_TARGET_BYTES,
     ) -> None:
         if poll_s <= 0:
             raise ValueError(f"poll_s must be > 0, got {poll_s}")
@@ -117,6 +138,10 @@ class Lander:
         self.backoff_max_s = backoff_max_s
         self.listener_figures = listener_figures or spool.listener_state
         self.wake = wake
+        self.compact_interval_s = compact_interval_s
+        self.compact_target_bytes = compact_target_bytes
+        self._to_compact: set[date] = set()
+        self._last_compaction = time.monotonic()
         self.stats = LanderStats()
         self._lock = threading.Lock()
         self._beat = time.monotonic()
@@ -175,7 +200,32 @@ class Lander:
             st.last_duration_s = report.duration_s
             if report.delta_version is not None:
                 st.delta_version = report.delta_version
+        if report.delta_version is not None:
+            self._to_compact |= dates_between(report.first_timestamp, report.last_timestamp)
         return report
+
+    def compact_due(self) -> None:
+        """Compact the dates landed since the last pass once `compact_interval_s` has passed; a failure is logged
+        and counted, and the dates wait for the next pass."""
+        if not self.compact_interval_s or not self._to_compact:
+            return
+        if time.monotonic() - self._last_compaction < self.compact_interval_s:
+            return
+        self._last_compaction = time.monotonic()
+        dates = set(self._to_compact)
+        try:
+            done = compact_dates(self.lake.table(self.table), dates, self.compact_target_bytes)
+        except Exception as exc:
+            with self._lock:
+                self.stats.compaction_errors += 1
+            log.warning(
+                "compaction of %s failed (%s: %s); retried next pass", sorted(dates), type(exc).__name__, exc
+            )
+            return
+        self._to_compact -= dates
+        with self._lock:
+            self.stats.compactions += done["commits"] > 0
+            self.stats.compaction_files_removed += done["files_removed"]
 
     def run(self, stop: threading.Event) -> None:
         """Land until `stop` is set; failures are logged, counted and retried with backoff."""
@@ -204,6 +254,7 @@ class Lander:
                 attempts.wait(delay)
                 continue
             attempts = policy.attempts()
+            self.compact_due()
             if time.monotonic() - last_prune > 60:
                 last_prune = time.monotonic()
                 pruned = self.spool.prune_landed(self.keep_landed_hours * 3600)
