@@ -1,6 +1,6 @@
 """`osipi_dagster.PIConnection`: one PI Web API per `defs/<name>/defs.yaml`, with that connection's whole PI asset
-set (catalogue, AF, event frames, time series with their checks, jobs, schedules) under its own key prefix, group,
-pool and resources.
+set (catalogue, AF, event frames, time series with their checks, jobs, schedules, the streaming pieces) under its
+own key prefix, group, pool and resources (its spool: `stream.directory`, default `./data/spool/<name>`).
 
 Load-time rules (so `dg check defs` fails on them): unknown fields, a secret that is not `{{ env.VAR }}`, a
 referenced variable that is unset, and every contract rule of `Settings.from_dict` (URL form, auth completeness…).
@@ -36,9 +36,15 @@ from osipi_dagster.defs.pi.site import Site
 from osipi_dagster.defs.pi.timeseries import timeseries_asset
 from osipi_dagster.defs.quality.checks import build_quality_checks
 from osipi_dagster.defs.quality.late_data import Targets, build_late_data_sensor
+from osipi_dagster.defs.streaming.assets import stream_asset
+from osipi_dagster.defs.streaming.checks import stream_checks
+from osipi_dagster.defs.streaming.names import StreamNames
+from osipi_dagster.defs.streaming.reporting import report_sensor
+from osipi_dagster.defs.streaming.resources import SpoolResource
+from osipi_dagster.defs.streaming.sensors import landing_sensor
 from osipi_dagster.lib.landing.late_data import EVENT_FRAMES, TIMESERIES
 from osipi_dagster.lib.settings import Settings, SettingsError, is_secret
-from osipi_dagster.lib.settings.sections import ConnectionFields, SelectionFields
+from osipi_dagster.lib.settings.sections import ConnectionFields, SelectionFields, StreamSettings
 
 SECRETS = {name for name, info in Settings.model_fields.items() if is_secret(info)}
 
@@ -190,6 +196,35 @@ class PIConnection(dg.Component):
         )
         return LakeResource(root_uri=root, **options)
 
+    def spool_directory(self) -> str:
+        """`stream.directory` when the YAML sets it, else the default spool root's sub-folder `<name>`: one
+        listener, one spool per connection."""
+        given = (self.values.get("stream") or {}).get("directory")
+        if given:
+            return str(given)
+        root = StreamSettings.model_fields["directory"].default
+        return root.rstrip("/") + "/" + self.name
+
+    def spool_resource(self) -> SpoolResource:
+        stream = self.settings.stream
+        return SpoolResource(
+            directory=self.spool_directory(),
+            keep_landed_hours=stream.keep_landed_hours,
+            min_run_interval_s=stream.min_run_interval_s,
+        )
+
+    def streaming_defs(self, site: Site) -> dg.Definitions:
+        """This connection's stream asset, its checks, the report sensor and the run-per-batch sensor and job, on
+        its own lake (the lander's pi_timeseries under the lake sub-path) and spool."""
+        landing, landing_job = landing_sensor(site)
+        return dg.Definitions(
+            assets=[stream_asset(site)],
+            asset_checks=stream_checks(site),
+            sensors=[report_sensor(site), landing],
+            jobs=[landing_job],
+            resources={StreamNames.of(site).spool_key: self.spool_resource()},
+        )
+
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         site = self.site()
         assets = [*catalogue_assets(site), *event_frame_assets(site), timeseries_asset(site)]
@@ -229,4 +264,4 @@ class PIConnection(dg.Component):
                 f"osipi/connection/{self.name}/pool_limit": self.values.get("pool_limit"),
             },
         )
-        return dg.Definitions.merge(own, derived)
+        return dg.Definitions.merge(own, derived, self.streaming_defs(site))

@@ -10,11 +10,13 @@ import time
 import dagster as dg
 
 from osipi_dagster.defs.lake.resources import LakeResource
+from osipi_dagster.defs.streaming.names import STREAM_KEY, SiteLike, StreamNames
 from osipi_dagster.defs.streaming.resources import SpoolResource
 from osipi_dagster.lib.landing.tables import TIMESERIES_TABLE
 from osipi_dagster.lib.streaming import STREAMED_SCHEMA, land_segments
 
-STREAM_KEY = dg.AssetKey(["pi", "pi_timeseries_stream"])
+__all__ = ["STREAM_KEY", "StreamBatchConfig", "pi_timeseries_stream", "stream_asset"]
+
 # Listener counters surfaced with every batch (cumulative since the listener process started).
 LISTENER_FIGURES = ("reconnects", "heartbeats", "gap_reads", "gap_values", "connects", "channels", "streams")
 
@@ -29,19 +31,33 @@ def _seconds(value: float | None) -> dg.MetadataValue:
     return dg.MetadataValue.float(value) if value is not None else dg.MetadataValue.null()
 
 
-@dg.asset(
-    key=STREAM_KEY,
-    group_name="streaming",
-    kinds={"deltalake", "polars"},
-    description="Streamed PI values (channels → spool → lander) inserted into the pi_timeseries Delta table "
-    "with source='stream', insert-if-absent on (web_id, timestamp, ordinal), one materialization per landing "
-    "(reported by pi_stream_report_sensor, no run); replaced by pi/pi_timeseries when the recorded hour is "
-    "materialized.",
-    metadata={"dagster/table_name": TIMESERIES_TABLE},
-)
-def pi_timeseries_stream(
+def stream_asset(site: SiteLike | None = None) -> dg.AssetsDefinition:
+    """The connection's stream asset (`<prefix>/pi_timeseries_stream`; the environment's: `pi/pi_timeseries_stream`)."""
+    names = StreamNames.of(site)
+
+    @dg.asset(
+        key=names.key,
+        group_name=names.group,
+        kinds={"deltalake", "polars"},
+        description="Streamed PI values (channels → spool → lander) inserted into the pi_timeseries Delta table "
+        "with source='stream', insert-if-absent on (web_id, timestamp, ordinal), one materialization per landing "
+        f"(reported by {names.named('pi_stream_report_sensor')}, no run); replaced by the recorded pi_timeseries "
+        "when the recorded hour is materialized.",
+        metadata={"dagster/table_name": TIMESERIES_TABLE},
+        required_resource_keys={names.lake_key, names.spool_key},
+    )
+    def _stream(context: dg.AssetExecutionContext, config: StreamBatchConfig) -> dg.MaterializeResult:
+        lake = getattr(context.resources, names.lake_key)
+        spool = getattr(context.resources, names.spool_key)
+        return land_batch(context, config, lake, spool)
+
+    return _stream
+
+
+def land_batch(
     context: dg.AssetExecutionContext, config: StreamBatchConfig, lake: LakeResource, spool: SpoolResource
 ) -> dg.MaterializeResult:
+    """Land exactly the run config's segments and describe the landing."""
     reader = spool.reader()
     the_lake = lake.get_lake()
     report = land_segments(the_lake, reader, config.segments)
@@ -89,3 +105,6 @@ def pi_timeseries_stream(
         metadata["listener_last_error"] = str(listener["last_error"])
     metadata["dagster/row_count"] = dg.MetadataValue.int(report.inserted)
     return dg.MaterializeResult(metadata=metadata)
+
+
+pi_timeseries_stream = stream_asset()

@@ -1,4 +1,6 @@
-"""The report sensor: each lander commit becomes a materialization of pi/pi_timeseries_stream, without a run.
+"""The report sensor: each lander commit becomes a materialization of the stream asset, without a run (one sensor
+per connection: the environment's `pi_stream_report_sensor` on pi/pi_timeseries_stream, a PIConnection's
+`<name>__pi_stream_report_sensor` on `<prefix>/pi_timeseries_stream`, each reading its own lake and spool).
 
 The lander (lib/streaming/lander.py) commits every micro-batch with its report in the Delta commit; this sensor
 reads the Delta log after the last reported version and reports one `AssetMaterialization` per commit (values,
@@ -22,7 +24,7 @@ from deltalake import DeltaTable
 
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
-from osipi_dagster.defs.streaming.assets import STREAM_KEY
+from osipi_dagster.defs.streaming.names import STREAM_KEY, SiteLike, StreamNames
 from osipi_dagster.defs.streaming.resources import SpoolResource
 from osipi_dagster.lib.lake import DeltaTableRef
 from osipi_dagster.lib.piwebapi.summaries import HALF_OPEN_BASIS
@@ -52,11 +54,11 @@ MAX_COVERAGE_HOURS = 3
 LANDER_SHOWN = ("landings", "errors", "spool_backlog_segments")
 
 
-def reported_version(instance: dg.DagsterInstance) -> int:
+def reported_version(instance: dg.DagsterInstance, key: dg.AssetKey = STREAM_KEY) -> int:
     """The highest Delta version already reported (runless materializations of the stream asset), or -1."""
-    records = instance.fetch_materializations(STREAM_KEY, limit=1).records
+    records = instance.fetch_materializations(key, limit=1).records
     if records and records[0].run_id:  # a run's materialization is the newest: look further back
-        records = instance.fetch_materializations(STREAM_KEY, limit=100).records
+        records = instance.fetch_materializations(key, limit=100).records
     for record in records:  # newest first
         if record.run_id:
             continue  # a landing run's own materialization (the run-per-batch sensor), not a report
@@ -73,7 +75,9 @@ def _plain(value: object) -> object:
     return None if value is None else str(value)
 
 
-def materialization(commit: LandingCommit, table_uri: str) -> dg.AssetMaterialization:
+def materialization(
+    commit: LandingCommit, table_uri: str, asset_key: dg.AssetKey = STREAM_KEY
+) -> dg.AssetMaterialization:
     """The UI's record of one landing: what it read and inserted, its latency, the listener and lander figures."""
     r = commit.report
     metadata: dict[str, Any] = {
@@ -111,19 +115,21 @@ def materialization(commit: LandingCommit, table_uri: str) -> dg.AssetMaterializ
         if (r.get("lander") or {}).get(key) is not None:
             metadata[f"lander_{key}"] = _plain(r["lander"][key])
     return dg.AssetMaterialization(
-        asset_key=STREAM_KEY,
+        asset_key=asset_key,
         description=f"landed by the lander: {commit.inserted:,} values inserted (Delta version {commit.version})",
         metadata=metadata,
     )
 
 
-def unique_keys_evaluation(table: DeltaTable, commits: list[LandingCommit]) -> dg.AssetCheckEvaluation:
+def unique_keys_evaluation(
+    table: DeltaTable, commits: list[LandingCommit], key: dg.AssetKey = STREAM_KEY
+) -> dg.AssetCheckEvaluation:
     """No (web_id, timestamp, ordinal) twice in pi_timeseries over the time span these landings covered."""
     start = min(datetime.fromisoformat(c.report["first_timestamp"]) for c in commits)
     end = max(datetime.fromisoformat(c.report["last_timestamp"]) for c in commits)
     rows, dupes = duplicate_keys(table, start, end)
     return dg.AssetCheckEvaluation(
-        asset_key=STREAM_KEY,
+        asset_key=key,
         check_name=UNIQUE_KEYS_CHECK,
         passed=dupes.height == 0,
         metadata={
@@ -141,7 +147,11 @@ def unique_keys_evaluation(table: DeltaTable, commits: list[LandingCommit]) -> d
 
 
 def coverage_evaluation(
-    ref: DeltaTableRef, pi: PIWebAPIResource, web_ids: list[str], hour: datetime
+    ref: DeltaTableRef,
+    pi: PIWebAPIResource,
+    web_ids: list[str],
+    hour: datetime,
+    key: dg.AssetKey = STREAM_KEY,
 ) -> dg.AssetCheckEvaluation:
     """The lake's good values per subscribed stream in `hour` (streamed, or recorded once the archive replaced
     them) against PI's Count for the hour: a stream with fewer values than the archive is a gap."""
@@ -151,7 +161,7 @@ def coverage_evaluation(
         )
     figures = coverage_vs_archive(lake_good_counts(ref, web_ids, hour), summary_per_hour(summary, hour))
     return dg.AssetCheckEvaluation(
-        asset_key=STREAM_KEY,
+        asset_key=key,
         check_name=COVERAGE_CHECK,
         passed=figures["missing_values"] == 0,
         metadata={
@@ -191,37 +201,57 @@ def closed_hours(cursor: dict[str, Any], commits: list[LandingCommit]) -> list[d
     return hours
 
 
-@dg.sensor(
-    name="pi_stream_report_sensor",
-    minimum_interval_seconds=REPORT_SENSOR_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Reports every landing the lander committed as a materialization of pi/pi_timeseries_stream (no "
-    "run), and evaluates the streamed-data checks: unique keys over each tick's landings, and coverage against "
-    "the archive once an hour has closed.",
-)
-def pi_stream_report_sensor(
-    context: dg.SensorEvaluationContext, lake: LakeResource, spool: SpoolResource, pi: PIWebAPIResource
+def report_sensor(site: SiteLike | None = None) -> dg.SensorDefinition:
+    """The connection's report sensor over its own lake (lander commits) and spool (subscribed streams)."""
+    names = StreamNames.of(site)
+
+    @dg.sensor(
+        name=names.named("pi_stream_report_sensor"),
+        minimum_interval_seconds=REPORT_SENSOR_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=f"Reports every landing the lander committed as a materialization of {names.key.to_user_string()} "
+        "(no run), and evaluates the streamed-data checks: unique keys over each tick's landings, and coverage "
+        "against the archive once an hour has closed.",
+        required_resource_keys={names.lake_key, names.spool_key, names.pi_key},
+    )
+    def _report(context: dg.SensorEvaluationContext, **_called_with: object) -> dg.SensorResult:
+        # Called directly (tests), Dagster also passes the required resources as keywords: read context.resources.
+        lake, spool, pi = (
+            getattr(context.resources, k) for k in (names.lake_key, names.spool_key, names.pi_key)
+        )
+        return report_tick(context, lake, spool, pi, names.key)
+
+    return _report
+
+
+def report_tick(
+    context: dg.SensorEvaluationContext,
+    lake: LakeResource,
+    spool: SpoolResource,
+    pi: PIWebAPIResource,
+    key: dg.AssetKey,
 ) -> dg.SensorResult:
+    """One tick: report the landings after the last reported version, then evaluate the checks."""
     cursor: dict[str, Any] = orjson.loads(context.cursor) if context.cursor else {}
     ref = lake.get_lake().table(TIMESERIES_TABLE)
-    after = max(int(cursor.get("version", -1)), reported_version(context.instance))
+    after = max(int(cursor.get("version", -1)), reported_version(context.instance, key))
     table = open_table(ref)  # one snapshot for the whole tick
     commits, latest, unread = landing_commits(table, after, MAX_COMMITS_PER_TICK)
     events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = [
-        materialization(c, ref.uri) for c in commits
+        materialization(c, ref.uri, key) for c in commits
     ]
     if unread:
         context.log.warning(
             f"{unread} Delta versions after {after} were not read (more than {MAX_COMMITS_PER_TICK})"
         )
     if commits and table is not None:
-        events.append(unique_keys_evaluation(table, commits))
+        events.append(unique_keys_evaluation(table, commits, key))
     hours = closed_hours(cursor, commits)
     if hours:
         web_ids = spool.reader().watermarks()["web_id"].to_list()
         for hour in hours:
             try:
-                events.append(coverage_evaluation(ref, pi, web_ids, hour))
+                events.append(coverage_evaluation(ref, pi, web_ids, hour, key))
             except Exception as exc:  # PI unreachable: compare this hour on a later tick
                 context.log.warning(f"coverage of {hour:%Y-%m-%d %H:00} not compared yet: {exc}")
                 break
@@ -233,3 +263,6 @@ def pi_stream_report_sensor(
         reason = "no table yet" if latest is None else f"no new landing after Delta version {after}"
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=text)
     return dg.SensorResult(asset_events=events, cursor=text)
+
+
+pi_stream_report_sensor = report_sensor()
