@@ -5,18 +5,24 @@ Modes (`--modes`, default `runs,lander,lander@10x`):
 * `runs` — today's run per micro-batch: a real `dagster-daemon` with `pi_stream_landing_sensor`, one run at a time;
 * `lander` — the chosen design: the listener and the lander (`python -m osipi_dagster.lib.streaming land`) commit
   micro-batches; a real `dagster-daemon` with `pi_stream_report_sensor` reports each commit as a materialization;
-* `lander@10x` — the same at ten times the value rate (the emulator clock runs 10× faster than real time);
+* `lander@10x` — the same at ten times the value rate (`mock_pi --value-rate 10`: ten times the values per second,
+  real-time clock);
 * `direct` — land_segments() in this process every `--batch-s` (the landing's own cost, no Dagster).
 Latency is per value, over ALL values landed in the measured window: the Delta commit time of the value's batch
 (Delta log, matched by the batch's `ingested_at`) minus the real time at which PI's clock reached its timestamp.
-CPU is sampled from /proc: Dagster = the daemon's session (daemon, code server, the runs it launches).
+CPU is sampled from /proc: Dagster = the daemon's session (daemon, code server, the runs it launches) plus the
+webserver's (webserver and its code server), as deployed. Small files: the stream table's live files and bytes at the
+start and end of the window, and the files its commits wrote (landings) or removed (the lander's compaction).
+The 1-minute load average (/proc/loadavg) is recorded before and after each mode: other work on the machine shows.
 Run: .venv/bin/python bench/bench_streaming.py [--tags 10000] [--seconds 240] [--warmup 60] [--modes runs,lander]
+     [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -32,10 +38,12 @@ from typing import Any
 
 import deltalake
 import polars as pl
+import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.streaming_table import render  # noqa: E402
 from mock_pi.process import start_emulator  # noqa: E402
 from osipi_dagster.lib.lake import Lake  # noqa: E402
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient  # noqa: E402
@@ -49,7 +57,37 @@ SENSORS = {"runs": "pi_stream_landing_sensor", "lander": "pi_stream_report_senso
 STREAM_KEY = ("pi", "pi_timeseries_stream")
 TICK = os.sysconf("SC_CLK_TCK")
 # How the daemon's processes are told apart in their command lines.
-PROCESS_KINDS = ("dagster-daemon run", "api grpc", "multiprocessing.spawn", "tail -F")
+PROCESS_KINDS = ("dagster-daemon run", "dagster-webserver", "api grpc", "multiprocessing.spawn", "tail -F")
+# Delta commit metrics naming the files a commit wrote and removed (merge, write, optimize).
+FILES_ADDED = ("num_target_files_added", "num_added_files", "numFilesAdded")
+FILES_REMOVED = ("num_target_files_removed", "num_removed_files", "numFilesRemoved")
+
+
+def load_average() -> float:
+    """The 1-minute load average (what `uptime` prints first)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def table_files(table_dir: Path) -> tuple[int, int]:
+    """(live files, their bytes) of a Delta table, from its log; (0, 0) before it exists."""
+    if not deltalake.DeltaTable.is_deltatable(str(table_dir)):
+        return 0, 0
+    add = pa.table(deltalake.DeltaTable(str(table_dir)).get_add_actions(flatten=True))
+    return add.num_rows, sum(add.column("size_bytes").to_pylist())
+
+
+def file_churn(table_dir: Path, since: datetime, until: datetime) -> dict[str, int]:
+    """Files written and removed, and compactions, by the commits in [since, until]."""
+    out = {"written": 0, "removed": 0, "compactions": 0}
+    lo, hi = since.timestamp() * 1000, until.timestamp() * 1000
+    for h in deltalake.DeltaTable(str(table_dir)).history():
+        if not lo <= int(h["timestamp"]) <= hi:
+            continue
+        m = h.get("operationMetrics") or {}
+        out["written"] += sum(int(m.get(k) or 0) for k in FILES_ADDED)
+        out["removed"] += sum(int(m.get(k) or 0) for k in FILES_REMOVED)
+        out["compactions"] += h.get("operation") == "OPTIMIZE"
+    return out
 
 
 class CpuSampler:
@@ -171,6 +209,35 @@ class PIClock:
         return anchor_us + (pi_us - anchor_us) / self.rate
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_webserver(work: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The Dagster UI on loopback, as deployed next to the daemon (its CPU counts as Dagster's)."""
+    log = open(work / "webserver.log", "wb")  # noqa: SIM115 - kept open for the webserver's lifetime
+    return subprocess.Popen(
+        [
+            str(BIN / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def start_dagster(work: Path, env: dict[str, str], sensor: str) -> subprocess.Popen[bytes]:
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True)
@@ -219,17 +286,22 @@ def reported(home: Path) -> list[Any]:
 def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     """One mode end to end; returns its figures (and prints them)."""
     kind, _, rate_text = mode.partition("@")
-    rate = float(rate_text.rstrip("x")) if rate_text else 1.0
+    rate = int(rate_text.rstrip("x")) if rate_text else 1
     work = Path(tempfile.mkdtemp(prefix=f"bench_streaming_{kind}_"))
     spool_dir, lake_dir, home = work / "spool", work / "lake", work / "dagster_home"
-    emu_args = ("--tags", str(args.tags), "--channel-poll-ms", "1000", "--clock-rate", f"{rate:g}")
+    stream_table = lake_dir / "pi_timeseries"
+    emu_args = ("--tags", str(args.tags), "--channel-poll-ms", "1000", "--value-rate", str(rate))
+    load_before = load_average()
+    print(f"== {mode}: load average before {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
     daemon: subprocess.Popen[bytes] | None = None
+    webserver: subprocess.Popen[bytes] | None = None
+    web_sampler: CpuSampler | None = None
     lander: subprocess.Popen[bytes] | None = None
     sampler: CpuSampler | None = None
     with start_emulator(*emu_args, timeout=300) as emu:
         with PIWebAPIClient(ClientConfig(base_url=emu.api)) as pi:
             ids = [w for s in pi.data_servers() for f in pi.iter_points(s) for w in f["web_id"].to_list()]
-        clock = PIClock(emu.api, rate)
+        clock = PIClock(emu.api, 1.0)
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -248,14 +320,23 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         reader = SpoolReader(spool_dir)
         try:
             if kind == "lander":
-                lander = subprocess.Popen([*module, "land", *common], env=env, cwd=ROOT)
+                compact = (
+                    ["--compact-interval", str(args.compact_interval)] if args.compact_interval >= 0 else []
+                )
+                lander = subprocess.Popen([*module, "land", *common, *compact], env=env, cwd=ROOT)
             if kind in SENSORS:
                 daemon = start_dagster(work, env, SENSORS[kind])
                 sampler = CpuSampler(daemon.pid).start()
+                webserver = start_webserver(work, env)
+                web_sampler = CpuSampler(webserver.pid).start()
             began = datetime.now(UTC)
             measure_from = began + timedelta(seconds=args.warmup)
             measure_to = measure_from + timedelta(seconds=args.seconds)
             cpu_at_start: float | None = None
+            web_cpu_at_start = 0.0
+            files_at_start = (0, 0)
+            live_max = 0
+            next_look = 0.0
             other_runs_at_start = 0.0
             listener_cpu0 = lander_cpu0 = 0.0
             while datetime.now(UTC) < measure_to:
@@ -268,6 +349,11 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(1.0)
                 if cpu_at_start is None and datetime.now(UTC) >= measure_from:
                     cpu_at_start = sampler.total() if sampler else 0.0
+                    web_cpu_at_start = web_sampler.total() if web_sampler else 0.0
+                    files_at_start = table_files(stream_table)
+                if cpu_at_start is not None and time.monotonic() >= next_look:
+                    next_look = time.monotonic() + 10  # the table's live files every 10 s: their peak
+                    live_max = max(live_max, table_files(stream_table)[0])
                     other_runs_at_start = (
                         sampler.total(lambda c: "multiprocessing.spawn" in c)
                         if sampler and kind == "lander"
@@ -275,7 +361,11 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     )
                     listener_cpu0 = proc_cpu(listener.pid)
                     lander_cpu0 = proc_cpu(lander.pid) if lander else 0.0
+            files_at_end = table_files(stream_table)
+            live_max = max(live_max, files_at_end[0])
             cpu_window = (sampler.total() if sampler else 0.0) - (cpu_at_start or 0.0)
+            web_cpu = (web_sampler.total() if web_sampler else 0.0) - web_cpu_at_start
+            cpu_window += web_cpu
             # With the lander no run lands anything: runs launched meanwhile are other sensors' (freshness checks).
             other_runs = (
                 sampler.total(lambda c: "multiprocessing.spawn" in c) if sampler and kind == "lander" else 0.0
@@ -316,14 +406,18 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait(10)
-            if daemon is not None:
-                stop_group(daemon)
-            if sampler is not None:
-                sampler.stop()
+            for group in (daemon, webserver):
+                if group is not None:
+                    stop_group(group)
+            for smp in (sampler, web_sampler):
+                if smp is not None:
+                    smp.stop()
 
     values = per_value_latency(lake_dir, clock, measure_from, measure_to)
     window = (measure_to - measure_from).total_seconds()
     lat = values["lat_s"].drop_nulls()
+    churn = file_churn(stream_table, measure_from, measure_to)
+    per_h = 3600 / window
     out: dict[str, Any] = {
         "mode": mode,
         "tags": len(ids),
@@ -334,16 +428,29 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         "listener_cpu": listener_cpu / window * 100,
         "lander_cpu": lander_cpu / window * 100 if lander else None,
         "dagster_cpu": (cpu_window - other_runs) / window * 100 if sampler else None,
+        "files_written_per_h": churn["written"] * per_h,
+        "files_net_per_h": (files_at_end[0] - files_at_start[0]) * per_h,
+        "mib_per_h": (files_at_end[1] - files_at_start[1]) * per_h / 2**20,
+        "live_files_max": live_max,
+        "live_files_end": files_at_end[0],
+        "live_mib_end": files_at_end[1] / 2**20,
+        "compactions": churn["compactions"],
+        "load_before": load_before,
+        "load_after": load_average(),
     }
     print(f"== {mode}: scratch dir {work}")
-    print(
-        f"tags subscribed             {len(ids):,} in {state.get('channels')} channels; value rate ×{rate:g}"
-    )
+    print(f"tags subscribed             {len(ids):,} in {state.get('channels')} channels; value rate ×{rate}")
     print(f"measured window             {window:.0f} s after a {args.warmup:.0f} s warm-up")
     print(f"values landed (window)      {values.height:,} → {values.height / window:,.0f} values/s")
     print(
         f"latency PI ts → committed   p50 {out['p50']:.2f} s, p95 {out['p95']:.2f} s, "
         f"max {out['max']:.2f} s over all {lat.len():,} values"
+    )
+    print(
+        f"stream table files          {files_at_start[0]:,} → {files_at_end[0]:,} live in the window "
+        f"({out['files_net_per_h']:+,.0f}/h, at most {live_max:,}); {churn['written']:,} written "
+        f"({out['files_written_per_h']:,.0f}/h), {churn['removed']:,} removed, {churn['compactions']} compactions; "
+        f"{out['live_mib_end']:,.1f} MiB live at the end (+{out['mib_per_h']:,.1f} MiB/h)"
     )
     print(f"listener CPU                {out['listener_cpu']:.1f} % of one core")
     if lander:
@@ -358,8 +465,10 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         ]
         out["landing_runs_per_h"] = len(in_window) / window * 3600
         by_kind: dict[str, float] = {}
-        for key, cpu in sampler.cpu.items():
-            command = sampler.commands.get(key, "")
+        samples = {**sampler.cpu, **(web_sampler.cpu if web_sampler else {})}
+        commands = {**sampler.commands, **(web_sampler.commands if web_sampler else {})}
+        for key, cpu in samples.items():
+            command = commands.get(key, "")
             name = next((k for k in PROCESS_KINDS if k in command), command[:60])
             by_kind[name] = by_kind.get(name, 0.0) + cpu
         print(f"landing runs                {len(landing_runs)} in total ({len(all_runs)} runs of any job)")
@@ -385,41 +494,24 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         runs_note = f"; other jobs' runs ({other_runs:.0f} s) excluded" if other_runs else ""
         print(
             f"Dagster CPU (window)        {cpu_window - other_runs:.0f} s = {out['dagster_cpu']:.1f} % of one core "
-            f"(daemon + code server + landing runs{runs_note})"
+            f"(daemon + webserver + code servers + landing runs{runs_note}; webserver {web_cpu:.0f} s)"
         )
         print(f"Dagster CPU by process (s)  { ({k: round(v, 1) for k, v in by_kind.items()}) }")
     print(
         f"listener                    messages {state.get('messages')}, reconnects {state.get('reconnects')}, "
         f"heartbeats {state.get('heartbeats')}, gap values {state.get('gap_values')}"
     )
+    print(
+        f"load average                {out['load_before']:.2f} before, {out['load_after']:.2f} after "
+        f"(now {Path('/proc/loadavg').read_text().split()[:3]})",
+        flush=True,
+    )
     return out
 
 
 def table(results: list[dict[str, Any]]) -> None:
-    """The goals' figures side by side (last in the output: run_all.py keeps the tail)."""
-
-    def cell(value: object, fmt: str) -> str:
-        return "–" if value is None else format(value, fmt)
-
-    rows = [
-        ("latency p50 (s)", "p50", ".2f", "≤ 2"),
-        ("latency p95 (s)", "p95", ".2f", "≤ 5"),
-        ("values landed per s", "values_per_s", ",.0f", ""),
-        ("Dagster CPU (% of a core)", "dagster_cpu", ".1f", "≤ 10"),
-        ("landing runs per hour", "landing_runs_per_h", ",.0f", "≤ 60"),
-        ("landings reported per hour", "reported_per_h", ",.0f", ""),
-        ("listener CPU (% of a core)", "listener_cpu", ".1f", ""),
-        ("lander CPU (% of a core)", "lander_cpu", ".1f", ""),
-    ]
-    names = {"runs": "today (run per batch)", "lander": "chosen (lander)", "direct": "direct (no Dagster)"}
-    heads = [
-        names.get(r["mode"], names.get(r["mode"].split("@")[0], "") + f" {r['mode'].split('@')[-1]}")
-        for r in results
-    ]
-    print(f"== goals at {results[0]['tags']:,} tags")
-    print(f"{'figure':<30}" + "".join(f"{h:>26}" for h in heads) + f"{'goal':>8}")
-    for label, key, fmt, goal in rows:
-        print(f"{label:<30}" + "".join(f"{cell(r.get(key), fmt):>26}" for r in results) + f"{goal:>8}")
+    """The goals' figures side by side (last in the output: run_all.py prints it)."""
+    print("\n".join(render(results)))
 
 
 def main() -> None:
@@ -429,6 +521,13 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=60.0)
     p.add_argument("--modes", default="runs,lander,lander@10x", help="runs, lander, lander@<rate>x, direct")
     p.add_argument("--mode", help="one mode (kept for older command lines; 'dagster' = runs)")
+    p.add_argument(
+        "--compact-interval",
+        type=float,
+        default=-1.0,
+        help="lander --compact-interval (default: the lander's)",
+    )
+    p.add_argument("--json", default="", help="also write the figures of every mode to this JSON file")
     p.add_argument("--batch-s", type=float, default=2.0, help="direct mode: land every this many seconds")
     p.add_argument("--segment-age", type=float, default=0.5)
     p.add_argument(
@@ -438,6 +537,8 @@ def main() -> None:
     modes = [{"dagster": "runs"}.get(args.mode, args.mode)] if args.mode else args.modes.split(",")
     results = [run_mode(mode.strip(), args) for mode in modes]
     table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"tags": args.tags, "seconds": args.seconds, "modes": results}))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import report, run_all
+from bench import report, run_all, streaming_table
+from bench.common import machine
 from bench.scenarios import hour_window
 from mock_pi.archive import Archive
 from mock_pi.catalog import Catalog
@@ -113,3 +114,48 @@ def test_the_quick_run_lands_exactly_the_archive(tmp_path: Path) -> None:
         assert report.plot(quick, png) is False
     else:
         assert report.plot(quick, png) and png.stat().st_size > 10_000
+
+
+def test_streaming_figures_side_by_side_with_the_goals() -> None:
+    """`make bench` prints today's design, the lander and the lander at 10× the value rate in columns, each goal
+    figure marked met (✓) or missed (✗); the docs section shows the same table."""
+    modes = [
+        {
+            "mode": "runs",
+            "tags": 10_000,
+            "p50": 7.2,
+            "p95": 9.5,
+            "dagster_cpu": 67.0,
+            "landing_runs_per_h": 720,
+        },
+        {
+            "mode": "lander",
+            "tags": 10_000,
+            "p50": 1.4,
+            "p95": 2.1,
+            "dagster_cpu": 8.0,
+            "landing_runs_per_h": 0,
+        },
+        {"mode": "lander@10x", "tags": 10_000, "p50": 2.5, "p95": 4.0, "files_net_per_h": 12.0},
+    ]
+    lines = streaming_table.render(modes)
+    assert lines[0].startswith("== issue 18 goals at 10,000 tags")
+    head = lines[1]
+    assert head.index("today (run per batch)") < head.index("lander") < head.index("lander @ 10x values")
+    rows = {line[:34].strip(): line[34:].split() for line in lines[2:]}
+    assert rows["latency PI ts → Delta, p50 (s)"] == ["7.20", "✗", "1.40", "✓", "2.50", "✗", "≤", "2"]
+    assert rows["latency PI ts → Delta, p95 (s)"] == ["9.50", "✗", "2.10", "✓", "4.00", "✓", "≤", "5"]
+    assert rows["Dagster CPU (% of one core)"] == ["67.0", "✗", "8.0", "✓", "–", "≤", "10"]
+    assert rows["landing runs per hour"] == ["720", "✗", "0", "✓", "–", "≤", "60"]
+    assert rows["stream table: live files +/h"] == ["–", "–", "12", "bounded"]
+    assert "values landed per s" not in rows  # no mode has the figure: no row
+    results = {
+        "started": "2026-12-04 21:00 UTC",
+        "command": ".venv/bin/python bench/run_all.py --only streaming",
+        "total_s": 900.0,
+        "machine": machine(),
+        "figures": [],
+        "streaming": {"command": "c", "returncode": 0, "modes": modes},
+    }
+    section = report.render(results, None)
+    assert "\n".join(lines) in section

@@ -22,10 +22,12 @@ from osipi_dagster.lib.piwebapi.schema import UTC_US
 from osipi_dagster.lib.quality import HourStatsAccumulator, LogHistogram, WindowProfile
 from osipi_dagster.lib.quality.window import tag_runs
 
-# Recorded reads go one hour at a time, whatever the run's range: the client yields one frame per (stream group,
-# time window) and, before it has learned the tags' densities, a window is the whole requested range, so a 24-hour
-# backfill run would hold frames 24 times larger (measured: peak RSS 965 MiB for 6 h of 10,000 tags vs 401 MiB
-# for 1 h, client alone). Hour by hour, peak memory does not depend on the range length.
+# The first READ_CHUNK of a run's range is read alone, to learn each tag's density (values per second); the rest of
+# the range is then one read that the client plans from those densities: each stream group in the fewest calls
+# that stay under MaxReturnedItemsPerCall (with headroom). Unplanned, the client would read a whole 24-hour range as
+# one window per group (measured: peak RSS 965 MiB for 6 h of 10,000 tags vs 401 MiB for 1 h, client alone);
+# planned, a frame holds at most one call's worth of values whatever the range length, so peak memory stays flat.
+# Reading hour by hour instead cost 24 calls per group and day (1,000 tags × 1 day: 288 calls, now 34).
 READ_CHUNK = timedelta(hours=1)
 
 # Which rows a run replaces beyond its time window: None (every row), the run's web ids, or a predicate matching
@@ -53,15 +55,17 @@ class LandingStats:
 def hourly_pages(
     client: PIWebAPIClient, ids: list[str], start: datetime, end: datetime, progress: Progress
 ) -> Iterator[pl.DataFrame]:
-    """Every recorded value of `ids` in [start, end), read READ_CHUNK at a time (each tag stays in time order).
+    """Every recorded value of `ids` in [start, end): the first READ_CHUNK, then the rest in as few calls as the
+    densities learned on it allow (each tag stays in time order).
 
-    Restarts `progress` with the planned page total; a later chunk the client splits further (densities learned
-    on the earlier ones) raises the total when its read starts."""
+    Restarts `progress` with the planned page total; the rest, which the client splits further once it has learned
+    the densities, raises the total when its read starts."""
     chunks: list[tuple[datetime, datetime]] = []
-    t = start
-    while t < end and ids:
-        chunks.append((t, min(t + READ_CHUNK, end)))
-        t += READ_CHUNK
+    if ids and start < end:
+        probe = min(start + READ_CHUNK, end)
+        chunks.append((start, probe))
+        if probe < end:
+            chunks.append((probe, end))
     estimates = [client.plan_recorded(ids, a, b) for a, b in chunks]
     progress.restart(sum(estimates))
 
