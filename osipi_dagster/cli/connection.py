@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from osipi_dagster.lib.settings import Settings, SettingsError
+from osipi_dagster.lib.settings import Settings, SettingsError, StreamSettings
 
 DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
 _ENV_REF = re.compile(r"\{\{\s*env(?:\.(\w+)|\(\s*['\"](\w+)['\"]\s*\))\s*\}\}")
@@ -27,10 +27,40 @@ class ConnectionLoadError(SettingsError):
 
 @dataclass(frozen=True)
 class Loaded:
-    """Validated settings and where they came from (for the report)."""
+    """Validated settings and where they came from (for the report); a component's name and raw attributes."""
 
     settings: Settings
     source: str
+    name: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lake_root(self) -> str:
+        """Where this connection's tables live (the environment's: OSIPI_LAKE_URI)."""
+        if self.name is None:
+            return self.settings.lake_uri
+        return connection_lake_root(self.name, self.settings.lake_uri, self.attributes.get("lake_path"))
+
+    @property
+    def spool_directory(self) -> str:
+        """This connection's listener spool (the environment's: OSIPI_STREAM_SPOOL)."""
+        if self.name is None:
+            return self.settings.stream.directory
+        return connection_spool_directory(self.name, self.attributes.get("stream"))
+
+
+def connection_lake_root(name: str, lake_uri: str, lake_path: str | None) -> str:
+    """A PIConnection's lake root: one lake, one sub-path per connection (`lake_path`, default its name)."""
+    return lake_uri.rstrip("/") + "/" + (lake_path or name).strip("/")
+
+
+def connection_spool_directory(name: str, stream: Mapping[str, Any] | None) -> str:
+    """A PIConnection's spool: `stream.directory` when its YAML sets it, else `<default spool>/<name>`, so each
+    connection's listener has a spool of its own."""
+    given = (stream or {}).get("directory")
+    if given:
+        return str(given)
+    return StreamSettings.model_fields["directory"].default.rstrip("/") + "/" + name
 
 
 def resolve_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
@@ -103,5 +133,7 @@ def load(name: str | None, environ: Mapping[str, str] | None = None) -> Loaded:
             f"no connection {name!r}: {path} does not exist (known: {names}); "
             f"scaffold it with `dg scaffold defs osipi_dagster.PIConnection {name}`."
         )
-    attributes = resolve_env(settings_fields(_component_attributes(path)), env)
-    return Loaded(Settings.from_dict(attributes), str(path))
+    raw = _component_attributes(path)
+    attributes = resolve_env(settings_fields(raw), env)
+    own = {k: resolve_env(v, env, f"{k}.") for k, v in raw.items() if k in ("lake_path", "stream")}
+    return Loaded(Settings.from_dict(attributes), str(path), path.parent.name, own)

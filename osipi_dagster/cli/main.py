@@ -1,4 +1,5 @@
-"""The `osipi` console script: `osipi check` and `osipi browse tags|af` (no Dagster import).
+"""The `osipi` console script: `osipi check`, `osipi browse tags|af`, `osipi stream listen|land` and `osipi pools
+apply` (only the last imports Dagster).
 
 Exit codes: 0 healthy / done, 1 a check failed or PI refused a browse request, 2 the connection's settings are wrong.
 """
@@ -9,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from osipi_dagster.cli import browse, check
+from osipi_dagster.cli import browse, check, pools, stream
 from osipi_dagster.cli.connection import Loaded, load
 from osipi_dagster.cli.output import emit, emit_json, redact, table
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient, PIWebAPIError
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         "path", nargs="?", help="\\\\AFSERVER\\Database or an element path (default: all databases)"
     )
     af.add_argument("--depth", type=int, default=1, help="levels of children to list (default 1)")
+    # Parsed by their own modules (main() hands them the rest of the command line); listed here for --help.
+    sub.add_parser(
+        "stream", add_help=False, help="run one connection's listener or lander: stream listen|land"
+    )
+    sub.add_parser("pools", add_help=False, help="set each connection's pool_limit on the Dagster instance")
     return p
 
 
@@ -108,7 +114,12 @@ def _browse_af(loaded: Loaded, path: str | None, depth: int, as_json: bool) -> i
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["stream"]:
+        return stream.main(given[1:])
+    if given[:1] == ["pools"]:
+        return pools.main(given[1:])
+    args = _parser().parse_args(given)
     try:
         loaded = load(args.connection)
     except SettingsError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 from pydantic import ValidationError
 
+from osipi_dagster.cli.connection import connection_lake_root, connection_spool_directory
 from osipi_dagster.components.scaffold import PIConnectionScaffolder
 from osipi_dagster.components.schema import ENV_REF, NAME, SCHEDULES, PIConnectionModel
 from osipi_dagster.defs.lake.resources import LakeResource
@@ -44,7 +45,7 @@ from osipi_dagster.defs.streaming.resources import SpoolResource
 from osipi_dagster.defs.streaming.sensors import landing_sensor
 from osipi_dagster.lib.landing.late_data import EVENT_FRAMES, TIMESERIES
 from osipi_dagster.lib.settings import Settings, SettingsError, is_secret
-from osipi_dagster.lib.settings.sections import ConnectionFields, SelectionFields, StreamSettings
+from osipi_dagster.lib.settings.sections import ConnectionFields, SelectionFields
 
 SECRETS = {name for name, info in Settings.model_fields.items() if is_secret(info)}
 
@@ -187,8 +188,7 @@ class PIConnection(dg.Component):
 
     def lake_resource(self) -> LakeResource:
         # One lake root, one sub-path per connection: table names stay the same in every site's folder.
-        sub = self.values.get("lake_path") or self.name
-        root = self.settings.lake_uri.rstrip("/") + "/" + sub.strip("/")
+        root = connection_lake_root(self.name, self.settings.lake_uri, self.values.get("lake_path"))
         options = (
             {"storage_options_json": dg.EnvVar(self.secrets["lake_storage_options"])}
             if ("lake_storage_options" in self.secrets)
@@ -199,11 +199,7 @@ class PIConnection(dg.Component):
     def spool_directory(self) -> str:
         """`stream.directory` when the YAML sets it, else the default spool root's sub-folder `<name>`: one
         listener, one spool per connection."""
-        given = (self.values.get("stream") or {}).get("directory")
-        if given:
-            return str(given)
-        root = StreamSettings.model_fields["directory"].default
-        return root.rstrip("/") + "/" + self.name
+        return connection_spool_directory(self.name, self.values.get("stream"))
 
     def spool_resource(self) -> SpoolResource:
         stream = self.settings.stream

@@ -2,7 +2,8 @@
 
 `listen` subscribes PI channels into the spool (with `--land`, it also lands in the same process); `land` commits
 sealed segments to Delta. Connection and auth come from the environment contract (PI_WEB_API_URL, PI_AUTH_METHOD,
-...), the lake from OSIPI_LAKE_URI. SIGTERM/SIGINT stop cleanly (the open segment is sealed); SIGKILL loses nothing
+...), the lake from OSIPI_LAKE_URI; `osipi stream listen|land --connection NAME` passes a PIConnection's settings
+instead (`main(argv, settings)`). SIGTERM/SIGINT stop cleanly (the open segment is sealed); SIGKILL loses nothing
 either: the next start recovers the spool, and landing is idempotent. Both serve /livez, /readyz and /metrics.
 """
 
@@ -144,7 +145,9 @@ def _land_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _lake(args: argparse.Namespace, env: dict[str, str]) -> Lake:
+def _lake(args: argparse.Namespace, env: dict[str, str], settings: Settings | None = None) -> Lake:
+    if settings is not None:
+        return Lake(args.lake or settings.lake_uri, storage_options=settings.lake_storage_options)
     values = env_settings(env)
     uri = args.lake or values.get("lake_uri") or LakeFields().lake_uri
     return Lake(uri, storage_options=values.get("lake_storage_options") or {})
@@ -184,9 +187,9 @@ def _stop_event() -> threading.Event:
     return stop
 
 
-def land_main(args: argparse.Namespace) -> int:
+def land_main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     try:
-        lake = _lake(args, dict(os.environ))
+        lake = _lake(args, dict(os.environ), settings)
         reader = SpoolReader(args.spool)
         lander = _lander(args, lake, reader)
     except (SettingsError, SpoolError, ValueError) as exc:
@@ -204,18 +207,22 @@ def land_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    """Run `listen` or `land`; `settings` (a PIConnection's) replace the environment contract when given."""
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per HTTP call would drown the listener's own messages.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "land":
-        return land_main(args)
+        return land_main(args, settings)
     env = dict(os.environ)
     if args.pi_url:
         env["PI_WEB_API_URL"] = args.pi_url
     try:
-        settings = Settings.from_env(env)
+        if settings is None:
+            settings = Settings.from_env(env)
+        elif args.pi_url:
+            settings = settings.model_copy(update={"pi_web_api_url": args.pi_url})
     except SettingsError as exc:
         print(f"listener: {exc}", file=sys.stderr)
         return 2
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = _stop_event()
     try:
         spool = Spool(args.spool, max_segment_bytes=args.segment_bytes, max_segment_age_s=args.segment_age)
-        lake = _lake(args, env) if args.land else None
+        lake = _lake(args, env, settings) if args.land else None
     except (SpoolError, SettingsError) as exc:
         print(f"listener: {exc}", file=sys.stderr)
         return 2
