@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from demo import DEMO_DIR, UI_PORT, print_summary, say, stop_tree  # noqa: E402
 
 from mock_pi.process import free_port, start_emulator  # noqa: E402
+from osipi_dagster.devtools.backfill import submit as submit_backfill  # noqa: E402
 from osipi_dagster.devtools.postgres import Postgres, start_postgres  # noqa: E402
 
 HOME = DEMO_DIR / "dagster_home_production"
@@ -166,19 +167,9 @@ def land(env: dict[str, str]) -> bool:
 
     keys = last_hours("pi_timeseries_job", HOURS)
     say(f"submitting a backfill of {len(keys)} partitions ({keys[0]} .. {keys[-1]}) ...")
-    out = dagster(
-        env,
-        "job",
-        "backfill",
-        "-j",
-        "pi_timeseries_job",
-        "--partitions",
-        ",".join(keys),
-        "--tags",
-        tags,
-        "--noprompt",
-    )
-    backfill_id = out.strip().rsplit("`", 2)[-2]
+    # An asset backfill (not `dagster job backfill`, whose backfill is finished at submission so its failed
+    # runs are not retried): the daemon queues its runs, the run queue's limits apply, run retries too.
+    backfill_id = submit_backfill("pi/pi_timeseries", keys, RUN_TAGS)
 
     def backfill_runs(instance: dg.DagsterInstance) -> list[str]:
         return [r.run_id for r in instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))]

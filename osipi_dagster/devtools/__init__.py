@@ -1,1 +1,2 @@
-"""Development tools for tests, the demo and benchmarks (no Dagster imports): a throwaway PostgreSQL."""
+"""Development tools for tests, the demo and benchmarks: a throwaway PostgreSQL (postgres.py, no Dagster) and an
+asset-backfill submitter (backfill.py)."""
