@@ -171,6 +171,7 @@ class PIConnection(dg.Component):
             start=self.settings.start_date,
             schedules=dict(v.get("schedules") or {}),
             timezone=v.get("timezone") or "UTC",
+            tag_shards=self.settings.tag_shards,
         )
 
     def pi_resource(self) -> PIWebAPIResource:
@@ -237,7 +238,7 @@ class PIConnection(dg.Component):
             name_prefix=self.name,
         )
         schema_checks, freshness_checks, freshness_sensor = build_quality_checks(
-            site.key_prefix, sensor_name=site.job("pi_freshness_checks_sensor")
+            site.key_prefix, sensor_name=site.job("pi_freshness_checks_sensor"), tag_shards=site.tag_shards
         )
         late_data = build_late_data_sensor(
             site.job("pi_late_data_sensor"),
@@ -246,6 +247,7 @@ class PIConnection(dg.Component):
             Targets(
                 {TIMESERIES: site.key(TIMESERIES_KEY), EVENT_FRAMES: site.key(EVENT_FRAMES_KEY)},
                 {TIMESERIES: jobs[TIMESERIES_JOB], EVENT_FRAMES: jobs[EVENT_FRAMES_JOB]},
+                site.tag_shards,
             ),
         )
         own = dg.Definitions(

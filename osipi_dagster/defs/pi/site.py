@@ -13,7 +13,16 @@ from typing import Any
 import dagster as dg
 
 from osipi_dagster.defs.pi.names import GROUP, KEY_PREFIX, KINDS, POOL
-from osipi_dagster.defs.pi.partitions import START_DATE, daily, daily_partitions, hourly, hourly_partitions
+from osipi_dagster.defs.pi.partitions import (
+    START_DATE,
+    TAG_SHARDS,
+    daily,
+    daily_partitions,
+    hourly,
+    hourly_partitions,
+    timeseries_backfill,
+    timeseries_partitions,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class Site:
     start: date = START_DATE
     schedules: dict[str, str] = field(default_factory=dict)
     timezone: str = "UTC"
+    tag_shards: int = TAG_SHARDS
 
     @property
     def is_default(self) -> bool:
@@ -48,6 +58,15 @@ class Site:
     @property
     def hourly(self) -> dg.HourlyPartitionsDefinition:
         return hourly_partitions if self.start == START_DATE else hourly(self.start)
+
+    @property
+    def timeseries_partitions(self) -> dg.HourlyPartitionsDefinition | dg.MultiPartitionsDefinition:
+        """pi_timeseries' partitions: hours, or hour × shard when the connection has tag_shards > 1."""
+        return timeseries_partitions(self.hourly, self.tag_shards)
+
+    @property
+    def timeseries_backfill(self) -> dg.BackfillPolicy:
+        return timeseries_backfill(self.tag_shards)
 
     @property
     def daily(self) -> dg.DailyPartitionsDefinition:

@@ -14,7 +14,7 @@ import polars as pl
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi import checks
 from osipi_dagster.defs.pi.names import POINTS_KEY, REPAIR_REASON_TAG, REPAIR_TAG
-from osipi_dagster.defs.pi.partitions import HOURS_PER_BACKFILL_RUN, window
+from osipi_dagster.defs.pi.partitions import run_shard, window
 from osipi_dagster.defs.pi.reporting import (
     failures,
     table_metadata,
@@ -37,7 +37,8 @@ from osipi_dagster.lib.landing.recorded import (
 )
 from osipi_dagster.lib.landing.repair import repair_diff
 from osipi_dagster.lib.landing.selection import tags_to_extract
-from osipi_dagster.lib.landing.tables import TIMESERIES_SCHEMA, TIMESERIES_TABLE
+from osipi_dagster.lib.landing.shards import check_layout, partition_columns, record_layout, tags_of_shard
+from osipi_dagster.lib.landing.tables import SHARDED_TIMESERIES_SCHEMA, TIMESERIES_SCHEMA, TIMESERIES_TABLE
 from osipi_dagster.lib.quality import (
     HOUR_STATS_SCHEMA,
     DuplicateKeyError,
@@ -57,22 +58,27 @@ def timeseries_asset(site: Site = DEFAULT_SITE) -> dg.AssetsDefinition:
     @dg.asset(
         **site.asset_kwargs(),
         name=TIMESERIES_TABLE,
-        partitions_def=site.hourly,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=HOURS_PER_BACKFILL_RUN),
+        partitions_def=site.timeseries_partitions,
+        backfill_policy=site.timeseries_backfill,
         deps=[site.key(POINTS_KEY)],
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)
         ),
         check_specs=[site.check(c) for c in checks.TIMESERIES_CHECKS],
         description="Recorded values (every archive event, duplicates kept by ordinal) of the catalogued tags "
-        "matching PI_TAG_FILTER, one UTC hour per partition, Delta-partitioned by date.",
+        "matching PI_TAG_FILTER, one UTC hour per partition, Delta-partitioned by date"
+        + (
+            "."
+            if site.tag_shards == 1
+            else f" and shard: {site.tag_shards} tag shards, one run per hour × shard."
+        ),
     )
     def _timeseries(
         context: dg.AssetExecutionContext,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         pi, lake = site.resources(context)
         try:
-            result = land_window(context, pi, lake)
+            result = land_window(context, pi, lake, site.tag_shards)
         except DuplicateKeyError as err:
             # Yielded (not logged) so the failed blocking check is recorded before the step fails.
             yield checks.duplicate_keys_result(err)
@@ -90,7 +96,8 @@ pi_timeseries = timeseries_asset()
 
 @dataclass(frozen=True)
 class Run:
-    """What one run lands: its window (a backfill run's whole range), tags, owned rows, and repair request."""
+    """What one run lands: its window (a backfill run's whole range), tags (its shard's), owned rows, and repair
+    request; `shard` is None unless the connection has tag_shards > 1."""
 
     start: datetime
     end: datetime
@@ -99,6 +106,8 @@ class Run:
     repair: str | None
     ingested_at: datetime
     label: str
+    shards: int = 1
+    shard: str | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -118,12 +127,12 @@ class Landed:
 
 
 def land_window(
-    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource
+    context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: LakeResource, shards: int = 1
 ) -> dg.MaterializeResult:
-    """pi_timeseries' body: stream the run's window from PI into one Delta commit and describe it; raises
-    DuplicateKeyError (before the commit) when the stream repeats a key."""
+    """pi_timeseries' body: stream the run's window (of its shard's tags) from PI into one Delta commit and
+    describe it; raises DuplicateKeyError (before the commit) when the stream repeats a key."""
     the_lake = lake.get_lake()
-    run = plan_run(context, pi, the_lake)
+    run = plan_run(context, pi, the_lake, shards)
     ref = the_lake.table(TIMESERIES_TABLE)
     before_version, before = pin_replaced(ref, run)
     landed = land(context, pi, ref, run)
@@ -137,24 +146,31 @@ def land_window(
     return describe(ref, run, landed, extra)
 
 
-def plan_run(context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: Lake) -> Run:
-    """The run's window, the catalogued tags its filter selects, and the rows it owns."""
+def plan_run(context: dg.AssetExecutionContext, pi: PIWebAPIResource, lake: Lake, shards: int = 1) -> Run:
+    """The run's window, the catalogued tags its filter selects (in its shard), and the rows it owns."""
     start, end = window(context)
+    shard = run_shard(context, shards)
     tag_filter = pi.settings().tag_filter
     with failures():
         tags = tags_to_extract(lake, tag_filter)
     if tags.height == 0:
         context.log.warning(f"No current pi_points row matches PI_TAG_FILTER={tag_filter!r}.")
+    if shard is not None:
+        tags = tags_of_shard(tags, int(shard), shards)
+    of_shard = "" if shard is None else f" of shard {shard}/{shards}"
     return Run(
         start=start,
         end=end,
         tags=tags,
         # A run owns the window of its tags only: with a PI_TAG_FILTER, rows of other tags (another filter's job,
         # streamed values of tags outside this one) are neither replaced nor counted in a repair's diff.
-        scope=owned_rows(tags["web_id"].to_list(), tag_filter),
+        # A shard's run owns its shard's partition only: concurrent shard runs replace disjoint files.
+        scope=owned_rows(tags["web_id"].to_list(), tag_filter, shard),
         repair=context.run.tags.get(REPAIR_TAG),
         ingested_at=datetime.now(UTC),
-        label=f"pi_timeseries {start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}Z ({tags.height} tags)",
+        label=f"pi_timeseries {start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}Z ({tags.height} tags{of_shard})",
+        shards=shards,
+        shard=shard,
     )
 
 
@@ -185,9 +201,18 @@ def land(context: dg.AssetExecutionContext, pi: PIWebAPIResource, ref: DeltaTabl
             pages = hourly_pages(client, run.ids, run.start, run.end, progress)
             context.log.info(f"{run.label}: {progress.total_pages} pages planned")
             return land_values(
-                pages, run.tags, start=run.start, end=run.end, ingested_at=run.ingested_at, stats=stats
+                pages,
+                run.tags,
+                start=run.start,
+                end=run.end,
+                ingested_at=run.ingested_at,
+                stats=stats,
+                shard=run.shard,
             )
 
+        # A table laid out for another shard count would get rows twice or never replaced: stop before reading.
+        with failures():
+            check_layout(ref, run.shards)
         # One commit for the whole window: a crash (or a duplicate key) before it leaves the previous version of
         # the window intact. A factory, so a lost commit race re-runs the extraction instead of failing.
         result = ref.replace_window(
@@ -195,9 +220,10 @@ def land(context: dg.AssetExecutionContext, pi: PIWebAPIResource, ref: DeltaTabl
             column="timestamp",
             start=run.start,
             end=run.end,
-            partition_by=["date"],
+            partition_by=partition_columns(run.shards),
             extra_predicate=run.scope,
         )
+        record_layout(ref, run.shards)
         # Completeness in the same run: PI's own Count per tag (one summary call per stream group) against the
         # good values just landed. Both sides are half-open, [start, end): recorded_counts asks PI with
         # EventWeightedExcludeMostRecentEvent, so a value stamped exactly at `end` (common: scan classes write on
@@ -272,7 +298,9 @@ def describe(ref: DeltaTableRef, run: Run, landed: Landed, extra: dict[str, obje
         metadata=table_metadata(
             ref=ref,
             row_count=total_rows(ref, stats.rows),
-            preview=stats.preview if stats.preview is not None else pl.DataFrame(schema=TIMESERIES_SCHEMA),
+            preview=stats.preview
+            if stats.preview is not None
+            else pl.DataFrame(schema=TIMESERIES_SCHEMA if run.shard is None else SHARDED_TIMESERIES_SCHEMA),
             **{"dagster/partition_row_count": dg.MetadataValue.int(stats.rows)},
             tags_requested=run.tags.height,
             tags_with_values=len(stats.web_ids),

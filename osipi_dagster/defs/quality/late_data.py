@@ -4,6 +4,7 @@ exactly the partitions that changed (backdated inserts, edited and deleted value
 The audit itself is `osipi_dagster.lib.landing.late_data`; this module keeps the cursor and the run requests.
 Cursor (JSON) = repairs in flight; each tick is idempotent: an in-flight partition is not re-requested until its
 repair materialized (then it is audited again) or its run failed (then it may be requested with a new run_key).
+With tag shards a partition is an hour × shard: only the shards whose tags changed are requested.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -25,16 +26,16 @@ from osipi_dagster.defs.pi.names import (
     REPAIR_TAG,
     TIMESERIES_KEY,
 )
+from osipi_dagster.defs.pi.partitions import TAG_SHARDS
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 from osipi_dagster.defs.repairs import settle
 from osipi_dagster.lib.landing.late_data import (
     EVENT_FRAMES,
-    HOUR_FORMAT,
     TIMESERIES,
     Repair,
     audit_timeseries,
     event_frame_repairs,
-    hour_key,
+    split_partition,
     timeseries_repairs,
 )
 from osipi_dagster.lib.landing.selection import tags_to_extract
@@ -47,13 +48,17 @@ KEYS = {TIMESERIES: TIMESERIES_KEY, EVENT_FRAMES: EVENT_FRAMES_KEY}
 
 @dataclass(frozen=True)
 class Targets:
-    """What one connection's sensor audits and repairs: the asset key and the job of each kind."""
+    """What one connection's sensor audits and repairs: the asset key and the job of each kind, and the
+    connection's tag shards (pi_timeseries partitions are hour × shard when more than one)."""
 
     keys: dict[str, dg.AssetKey]
     jobs: dict[str, Any]
+    shards: int = 1
 
 
-DEFAULT_TARGETS = Targets(KEYS, {TIMESERIES: jobs.pi_timeseries_job, EVENT_FRAMES: jobs.pi_event_frames_job})
+DEFAULT_TARGETS = Targets(
+    KEYS, {TIMESERIES: jobs.pi_timeseries_job, EVENT_FRAMES: jobs.pi_event_frames_job}, TAG_SHARDS
+)
 
 
 def parse_cursor(raw: str | None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -104,7 +109,9 @@ def evaluate(
     for kind in targets.keys:
         in_flight[kind], retries[kind] = settle(instance, cursor[kind], latest[kind], now)
 
-    hours_done = sorted(datetime.strptime(k, HOUR_FORMAT).replace(tzinfo=UTC) for k in latest[TIMESERIES])
+    # Hours with a landed partition that is not being repaired (any shard of it, when sharded).
+    open_hours = {split_partition(k)[0] for k in latest[TIMESERIES] if k not in in_flight[TIMESERIES]}
+    hours_done = sorted({split_partition(k)[0] for k in latest[TIMESERIES]})
     repairs: list[Repair] = []
     audited = 0
     with pi.get_client() as client:
@@ -113,8 +120,7 @@ def evaluate(
             hours = [
                 h
                 for h in hours_done
-                if h >= horizon - timedelta(hours=settings.lookback_hours)
-                and hour_key(h) not in in_flight[TIMESERIES]
+                if h >= horizon - timedelta(hours=settings.lookback_hours) and h in open_hours
             ]
             checksum = {h for h in hours if h >= horizon - timedelta(hours=settings.checksum_hours)}
             if hours:
@@ -123,7 +129,12 @@ def evaluate(
                     audited = len(hours)
                     mismatches = audit_timeseries(client, the_lake, tags, hours, checksum)
                     names = dict(tags.select("web_id", "tag").iter_rows())
-                    repairs += timeseries_repairs(mismatches, names)
+                    # Only landed partitions not in flight: a shard never landed is the backfill's, not a repair.
+                    repairs += [
+                        r
+                        for r in timeseries_repairs(mismatches, names, targets.shards)
+                        if r.partition in latest[TIMESERIES] and r.partition not in in_flight[TIMESERIES]
+                    ]
         repairs += event_frame_repairs(
             client, the_lake, settings.watch_event_frames, set(in_flight[EVENT_FRAMES])
         )

@@ -1,19 +1,21 @@
 """The late-data audit: landed windows compared with what PI answers now, and the partitions to re-materialize.
 
 Time series: per (tag, hour) counts and totals against PI's hourly summaries, plus row checksums of the newest hours
-against a fresh read. Event frames: frames stored in progress that PI has closed or deleted since.
+against a fresh read; with tag shards, a repair is one hour × the shard of the tags that differ. Event frames: frames
+stored in progress that PI has closed or deleted since.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.landing.recorded import recorded_scan
+from osipi_dagster.lib.landing.shards import shard_series
 from osipi_dagster.lib.landing.tables import EVENT_FRAMES_TABLE, TIMESERIES_TABLE
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster.lib.piwebapi.summaries import HALF_OPEN_BASIS
@@ -45,6 +47,17 @@ class Repair:
 def hour_key(hour: datetime) -> str:
     """The hourly partition key of `hour`."""
     return hour.strftime(HOUR_FORMAT)
+
+
+def partition_key(hour: datetime, shard: str | None = None) -> str:
+    """pi_timeseries' partition key: the hour, or "<hour>|<shard>" for a sharded connection (hour × shard)."""
+    return hour_key(hour) if shard is None else f"{hour_key(hour)}|{shard}"
+
+
+def split_partition(key: str) -> tuple[datetime, str | None]:
+    """The hour (UTC) and shard (None unsharded) of a pi_timeseries partition key."""
+    hour, _, shard = key.partition("|")
+    return datetime.strptime(hour, HOUR_FORMAT).replace(tzinfo=UTC), shard or None
 
 
 def pi_hour_summaries(
@@ -106,17 +119,22 @@ def audit_timeseries(
     return pl.concat(found).sort("hour", "web_id", "reason")
 
 
-def timeseries_repairs(mismatches: pl.DataFrame, names: dict[str, str]) -> list[Repair]:
-    """One repair per hour with mismatches, naming its reasons and (a sample of) its tags."""
+def timeseries_repairs(mismatches: pl.DataFrame, names: dict[str, str], shards: int = 1) -> list[Repair]:
+    """One repair per hour with mismatches (per hour × shard of the differing tags with tag_shards > 1), naming
+    its reasons and (a sample of) its tags."""
     repairs = []
-    for (hour,), rows in mismatches.partition_by("hour", as_dict=True, maintain_order=True).items():
+    if shards > 1:
+        mismatches = mismatches.with_columns(shard_series(mismatches["web_id"], shards))
+    by = ["hour", "shard"] if shards > 1 else ["hour"]
+    for key, rows in mismatches.partition_by(by, as_dict=True, maintain_order=True).items():
+        hour, shard = key[0], (str(key[1]) if shards > 1 else None)
         web_ids = rows["web_id"].unique(maintain_order=True).to_list()
         reasons = sorted(set(rows["reason"].to_list()))
         counts = rows.filter(pl.col("reason") == "count")
         repairs.append(
             Repair(
                 TIMESERIES,
-                hour_key(hour),  # type: ignore[arg-type]
+                partition_key(hour, shard),  # type: ignore[arg-type]
                 ",".join(reasons),
                 {
                     "late_data_reasons": ", ".join(reasons),

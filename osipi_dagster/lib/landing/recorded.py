@@ -16,7 +16,7 @@ import polars as pl
 
 from osipi_dagster.lib.lake import DeltaTableRef, extra_predicate_expr
 from osipi_dagster.lib.landing.progress import Progress
-from osipi_dagster.lib.landing.tables import SOURCE_RECORDED, TIMESERIES_SCHEMA
+from osipi_dagster.lib.landing.tables import SHARDED_TIMESERIES_SCHEMA, SOURCE_RECORDED, TIMESERIES_SCHEMA
 from osipi_dagster.lib.piwebapi import PIWebAPIClient
 from osipi_dagster.lib.piwebapi.schema import UTC_US
 from osipi_dagster.lib.quality import HourStatsAccumulator, LogHistogram, WindowProfile
@@ -86,8 +86,10 @@ def land_values(
     end: datetime,
     ingested_at: datetime,
     stats: LandingStats,
+    shard: str | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Client pages → landed rows: half-open window [start, end), tag name joined, landing columns added.
+    """Client pages → landed rows: half-open window [start, end), tag name joined, landing columns added (and the
+    `shard` column when a sharded run lands its shard's tags).
 
     PI's recorded calls include values stamped exactly at `end`; they belong to the next partition, and keeping
     them here would duplicate them on the boundary. Each page is profiled before it is yielded to the writer, so a
@@ -103,6 +105,10 @@ def land_values(
         pl.lit(SOURCE_RECORDED, dtype=pl.Utf8).alias("source"),
         pl.col("timestamp").dt.date().alias("date"),
     ]
+    schema = TIMESERIES_SCHEMA
+    if shard is not None:
+        schema = SHARDED_TIMESERIES_SCHEMA
+        landing.append(pl.lit(shard, dtype=pl.Utf8).alias("shard"))
     for page in pages:
         stamps = page["timestamp"]
         within = stamps.dtype == UTC_US and page.height and not stamps.has_nulls()
@@ -119,9 +125,9 @@ def land_values(
             joined = inside.with_columns(run_tags.gather(runs.per_row(np.arange(len(runs.web_ids)))))
         else:
             joined = inside.join(names, on="web_id", how="left", maintain_order="left")
-        landed = joined.with_columns(landing).select(list(TIMESERIES_SCHEMA))
-        if landed.schema != TIMESERIES_SCHEMA:
-            landed = landed.cast(dict(TIMESERIES_SCHEMA))
+        landed = joined.with_columns(landing).select(list(schema))
+        if landed.schema != schema:
+            landed = landed.cast(dict(schema))
         stats.profile.add(landed, runs)
         stats.rows += landed.height
         stats.web_ids.update(runs.web_ids if runs is not None else landed["web_id"].unique().to_list())
@@ -137,7 +143,7 @@ def land_values(
         yield landed
     if not emitted:
         # An empty window still replaces what was there (e.g. values deleted in PI) and keeps the schema known.
-        yield pl.DataFrame(schema=TIMESERIES_SCHEMA)
+        yield pl.DataFrame(schema=schema)
 
 
 def recorded_scan(
@@ -158,12 +164,15 @@ def recorded_scan(
     return scan
 
 
-def owned_rows(ids: list[str], tag_filter: str) -> Scope:
+def owned_rows(ids: list[str], tag_filter: str, shard: str | None = None) -> Scope:
     """The replace predicate beyond the time window: None (every row) when PI_TAG_FILTER is "*", else the run's
-    web ids, or a predicate matching nothing when the filter matched no tag."""
+    web ids, or a predicate matching nothing when the filter matched no tag. A sharded run (`shard`) owns its
+    shard's partition only: `shard = 'i'`, and its web ids there with a tag filter."""
     if tag_filter.strip() == "*":
-        return None
-    return {"web_id": ids} if ids else "false"
+        return None if shard is None else {"shard": shard}
+    if not ids:
+        return "false"
+    return {"web_id": ids} if shard is None else {"shard": shard, "web_id": ids}
 
 
 def scoped(scan: pl.LazyFrame, scope: Scope) -> pl.LazyFrame:

@@ -38,6 +38,8 @@ SOURCE_RECORDED = "recorded"
 TIMESERIES_SCHEMA = pl.Schema(
     {**VALUES_SCHEMA, "tag": pl.Utf8, "ingested_at": UTC_US, "source": pl.Utf8, "date": pl.Date}
 )
+# A sharded connection's pi_timeseries (tag_shards > 1, lib/landing/shards.py) adds the tag's shard, "0".."N-1".
+SHARDED_TIMESERIES_SCHEMA = pl.Schema({**TIMESERIES_SCHEMA, "shard": pl.Utf8})
 AF_ATTRIBUTES_SCHEMA = pl.Schema({**ATTRIBUTES_SCHEMA, "database": pl.Utf8})
 EVENT_FRAMES_LANDED_SCHEMA = pl.Schema({**EVENT_FRAMES_SCHEMA, "ingested_at": UTC_US, "date": pl.Date})
 EF_ATTRIBUTES_LANDED_SCHEMA = pl.Schema(

@@ -27,6 +27,9 @@ from osipi_dagster.lib.settings.sections import (
 )
 
 DEFAULT_START_DATE = date(2024, 1, 1)
+DEFAULT_TAG_SHARDS = 1
+# One Delta partition per day and shard: more shards than this mostly buys small files.
+MAX_TAG_SHARDS = 256
 
 
 def check_url(value: str, name: str) -> str:
@@ -54,6 +57,14 @@ class Settings(EnvLoadable, LakeFields, SelectionFields, ConnectionFields):
 
     start_date: date = setting(
         DEFAULT_START_DATE, doc="first partition date, YYYY-MM-DD", env="OSIPI_START_DATE"
+    )
+    tag_shards: int = setting(
+        DEFAULT_TAG_SHARDS,
+        doc="pi_timeseries shards: tags split by a stable hash of their WebID, each hour x shard its own run "
+        "(1 = unsharded; changing it needs a resharded table, see docs/architecture.md)",
+        env="OSIPI_TAG_SHARDS",
+        ge=1,
+        le=MAX_TAG_SHARDS,
     )
     quality: QualityThresholds = Field(default_factory=QualityThresholds, description="pi_timeseries checks")
     late_data: LateDataSettings = Field(default_factory=LateDataSettings, description="the late-data audit")

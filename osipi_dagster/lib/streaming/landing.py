@@ -20,6 +20,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from osipi_dagster.lib.lake import DeltaTableRef, Lake, LakeConflictError
 from osipi_dagster.lib.lake.predicates import timestamp_literal
+from osipi_dagster.lib.landing.shards import with_shard_column
 from osipi_dagster.lib.landing.tables import TIMESERIES_TABLE
 from osipi_dagster.lib.piwebapi.schema import UTC_US, VALUES_SCHEMA
 from osipi_dagster.lib.streaming.spool import SpoolReader, to_us
@@ -194,6 +195,7 @@ def _insert_once(
             raise LakeConflictError(f"creating {ref.uri} for streamed batch {label} failed: {exc}") from exc
         return MergeOutcome(frame.height, 0, 0, attempt)
     snapshot = ref.delta()
+    frame = with_shard_column(snapshot, frame)  # a sharded pi_timeseries (tag_shards > 1) partitions by shard
     owned = archive_owned(snapshot, frame)
     keep = frame.join(
         owned,
