@@ -25,7 +25,7 @@ from mock_pi.process import Emulator
 from osipi_dagster.devtools.postgres import Postgres
 from osipi_dagster_tests.streaming.helpers import ROOT, Processes, daemon_cmd, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 SHARDS = int(os.environ.get("OSIPI_TEST_SHARDS", "4"))
 HOURS = ["2024-05-01-09:00", "2024-05-01-10:00"]
