@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,9 @@ def chromium(binary: str, width: int, height: int) -> Iterator[DevTools]:
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             wait_for(
-                "Chromium's DevTools port", lambda: port_file.exists() and port_file.read_text().strip(), 30
+                "Chromium's DevTools port",
+                lambda: port_file.exists() and bool(port_file.read_text().strip()),
+                30,
             )
             port = port_file.read_text().split()[0]
             pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page"]
@@ -214,11 +217,11 @@ def with_demo(shot: Callable[[str], None], timeout: float) -> None:
     """The demo's setup (two emulators, their initial assets landed), the UI on a free port, the shot, all stopped."""
     demo.DEMO_DIR.mkdir(exist_ok=True)
     demo.prepare_dagster_home()
-    demo.os.environ.setdefault("OSIPI_LAKE_URI", str(ROOT / "data" / "lake"))
+    os.environ.setdefault("OSIPI_LAKE_URI", str(ROOT / "data" / "lake"))
     with demo.two_sites():
         demo.materialize_initial_assets()
         port = demo.free_port()
-        proc = demo.start_ui(dict(demo.os.environ), port)
+        proc = demo.start_ui(dict(os.environ), port)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for(f"the Dagster UI at {url}", lambda: ui_is_up(url), timeout)
@@ -247,10 +250,9 @@ def main() -> int:
         shoot(url.rstrip("/"), args.out.resolve(), args.chromium, width, height, args.timeout)
 
     if args.url:
-        with suppress(KeyboardInterrupt):
-            if not ui_is_up(args.url.rstrip("/")):
-                raise SystemExit(f"screenshot: no Dagster UI answers at {args.url}/server_info")
-            shot(args.url)
+        if not ui_is_up(args.url.rstrip("/")):
+            raise SystemExit(f"screenshot: no Dagster UI answers at {args.url}/server_info")
+        shot(args.url)
         return 0
     with_demo(shot, args.timeout)
     return 0
