@@ -169,11 +169,15 @@ def shoot(url: str, out: Path, binary: str, width: int, height: int, timeout: fl
         for key, value in PREFERENCES.items():
             tools.evaluate(f"localStorage.setItem({json.dumps(key)}, {json.dumps(value)})")
         tools.call("Page.navigate", url=f"{url}{PAGE}")
-        wait_for(
-            f"the lineage graph with groups {', '.join(SITES)} at {url}{PAGE}",
-            lambda: all(f">{g}<" in html(tools) for g in ("Global asset lineage", *SITES)),
-            timeout,
-        )
+        marks = {g: f">{g}<" for g in ("Global asset lineage", *SITES)}
+        try:
+            wait_for("the lineage page", lambda: all(m in html(tools) for m in marks.values()), timeout)
+        except SystemExit:
+            absent = [g for g, m in marks.items() if m not in html(tools)]
+            raise SystemExit(
+                f"screenshot: {url}{PAGE} shows no {', '.join(absent)} within {timeout:.0f} s "
+                "(site_b exists where the UI runs with OSIPI_CONNECTIONS_DIR=scripts/demo_connections: make demo)"
+            ) from None
         # Expand every group as the UI's Alt+E does; it records them in the URL (?expanded=...). Loading that URL
         # lays the expanded graph out afresh, zoomed to fit the window.
         tools.press_alt("KeyE", "e")
