@@ -351,9 +351,6 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     cpu_at_start = sampler.total() if sampler else 0.0
                     web_cpu_at_start = web_sampler.total() if web_sampler else 0.0
                     files_at_start = table_files(stream_table)
-                if cpu_at_start is not None and time.monotonic() >= next_look:
-                    next_look = time.monotonic() + 10  # the table's live files every 10 s: their peak
-                    live_max = max(live_max, table_files(stream_table)[0])
                     other_runs_at_start = (
                         sampler.total(lambda c: "multiprocessing.spawn" in c)
                         if sampler and kind == "lander"
@@ -361,6 +358,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     )
                     listener_cpu0 = proc_cpu(listener.pid)
                     lander_cpu0 = proc_cpu(lander.pid) if lander else 0.0
+                if cpu_at_start is not None and time.monotonic() >= next_look:
+                    next_look = time.monotonic() + 10  # the table's live files every 10 s: their peak
+                    live_max = max(live_max, table_files(stream_table)[0])
             files_at_end = table_files(stream_table)
             live_max = max(live_max, files_at_end[0])
             cpu_window = (sampler.total() if sampler else 0.0) - (cpu_at_start or 0.0)
