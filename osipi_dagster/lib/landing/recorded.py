@@ -27,7 +27,7 @@ from osipi_dagster.lib.quality.window import tag_runs
 # that stay under MaxReturnedItemsPerCall (with headroom). Unplanned, the client would read a whole 24-hour range as
 # one window per group (measured: peak RSS 965 MiB for 6 h of 10,000 tags vs 401 MiB for 1 h, client alone);
 # planned, a frame holds at most one call's worth of values whatever the range length, so peak memory stays flat.
-# Reading hour by hour instead cost 24 calls per group and day (1,000 tags × 1 day: 288 calls, now 34).
+# Reading hour by hour instead cost 24 calls per group and day (a run of 1,000 tags × 1 day: 253 HTTP calls, now 43).
 READ_CHUNK = timedelta(hours=1)
 
 # Which rows a run replaces beyond its time window: None (every row), the run's web ids, or a predicate matching
