@@ -34,9 +34,12 @@ def test_day_range_reads_probe_hour_then_fewest_calls(emulator: Emulator) -> Non
     got = pl.concat(frames)
     assert_same(got, want)
     # Each tag's values come in time order, pages in read order (what the landing's key-order guard requires).
-    assert got.group_by("web_id", maintain_order=True).agg(pl.col("timestamp").is_sorted()).get_column(
-        "timestamp"
-    ).all()
+    assert (
+        got.group_by("web_id", maintain_order=True)
+        .agg(pl.col("timestamp").is_sorted())
+        .get_column("timestamp")
+        .all()
+    )
     # The probe hour (one stream-set call, one continuation round for the dense tag), then 23 hours in the calls
     # the learned densities need with the client's 20 % headroom, plus at most one continuation round each.
     rest = len(want.filter(pl.col("timestamp") >= DAY[0] + timedelta(hours=1)))
