@@ -20,6 +20,8 @@ def test_the_production_instance_stores_runs_in_postgres(production_home: Path, 
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        # A launch the code server did not answer goes back to the queue (run retries do not cover launches).
+        assert instance.get_concurrency_config().run_queue_config.max_user_code_failure_retries == 3
         run = instance.add_run(
             dg.DagsterRun(job_name="probe", run_id="a" * 32, tags={"osipi/connection": "x"})
         )

@@ -41,6 +41,7 @@ CONNECTION_LIMIT = 4
 TAGS = {"osipi/connection": "default", "osipi/pool": "pi_web_api"}
 KEY = ["web_id", "timestamp", "ordinal"]
 WILL_RETRY, PARTITION = "dagster/will_retry", "dagster/partition"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def cells() -> list[str]:
@@ -77,17 +78,25 @@ def backfill(env: dict[str, str], keys: list[str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def covered(run: dg.DagsterRun, keys: list[str]) -> set[str]:
+    """The partition keys a run lands: its partition, or its range (a backfill run of several partitions)."""
+    if PARTITION in run.tags:
+        return {run.tags[PARTITION]}
+    first, last = run.tags.get(RANGE_START), run.tags.get(RANGE_END)
+    return {k for k in keys if first is not None and last is not None and first <= k <= last}
+
+
 def settled_runs(home: Path, backfill_id: str, keys: list[str]) -> list[dg.RunRecord] | None:
     """The backfill's run records (retries included) once every partition has succeeded and no run is queued,
     running, or failed with Dagster's retry decision pending or a retry not yet launched; None before."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
         records = list(instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
     runs = [r.dagster_run for r in records]
-    done = {r.tags.get("dagster/partition") for r in runs if r.status == dg.DagsterRunStatus.SUCCESS}
+    done = set().union(*(covered(r, keys) for r in runs if r.status == dg.DagsterRunStatus.SUCCESS))
     failed = [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE]
     # The daemon tags a failed run dagster/will_retry once it has decided, and the retry's id once launched.
     given_up = [
-        r.run_id for r in failed if r.tags.get(WILL_RETRY) == "false" and r.tags.get(PARTITION) not in done
+        r.run_id for r in failed if r.tags.get(WILL_RETRY) == "false" and not covered(r, keys) <= done
     ]
     assert not given_up, f"runs failed and Dagster will not retry them: {given_up}"
     pending = [r for r in failed if WILL_RETRY not in r.tags or r.is_complete_and_waiting_to_retry]
