@@ -5,6 +5,7 @@ on a broken defs.yaml naming the field.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -101,3 +102,59 @@ def test_broken_yaml_fails_naming_the_field(
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert "site_b/defs.yaml" in output and named in output, output
+
+
+@pytest.mark.parametrize("broken", ["site_a", "site_b"])
+def test_dg_check_yaml_names_an_unknown_field_of_the_connection_checked(project: Path, broken: str) -> None:
+    """`dg check yaml <folder>` validates that connection's defs.yaml against the schema (extra fields forbidden).
+
+    Without a path, dagster-dg 1.13.27 validates one defs.yaml per component *type* (dagster_dg_core/check.py keys
+    the files it collected by type, so each PIConnection replaces the previous one): check each connection's
+    folder, or use `dg check defs`, which loads every one."""
+    path = project / f"osipi_dagster/defs/{broken}/defs.yaml"
+    original = path.read_text()
+    path.write_text(original + "  tag_filtr: '*'\n")
+    try:
+        done = dg(project, "check", "yaml", f"osipi_dagster/defs/{broken}", **URLS)
+        other = "site_b" if broken == "site_a" else "site_a"
+        fine = dg(project, "check", "yaml", f"osipi_dagster/defs/{other}", **URLS)
+    finally:
+        path.write_text(original)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert f"{broken}/defs.yaml" in output and "'tag_filtr' was unexpected" in output, output
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert "All component YAML validated successfully" in fine.stdout
+
+
+def test_osipi_pools_apply_sets_each_connections_limit_on_the_instance(project: Path, tmp_path: Path) -> None:
+    """`osipi pools apply` loads the code location (both connections), sets site_a's pool_limit on $DAGSTER_HOME's
+    instance and leaves site_b (no pool_limit) to the instance default; --dry-run changes nothing."""
+    path = project / "osipi_dagster/defs/site_a/defs.yaml"
+    original = path.read_text()
+    path.write_text(original.replace("  # pool_limit: 2\n", "  pool_limit: 3\n"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PI_VARS)}
+    env |= {"PYTHONPATH": str(project), "DAGSTER_HOME": str(home), **URLS}
+
+    def pools(*args: str) -> dict[str, dict[str, object]]:
+        done = subprocess.run([sys.executable, "-m", "osipi_dagster.cli", "pools", "apply", "--json", *args],
+                              cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return {p["connection"]: p for p in json.loads(done.stdout)["pools"]}
+
+    try:
+        dry = pools("--dry-run")
+        applied = pools()
+        again = pools()
+    finally:
+        path.write_text(original)
+    assert dry["site_a"] == {"connection": "site_a", "pool": "pi_web_api_site_a", "limit": 3, "before": None,
+                             "action": "set"}  # fmt: skip
+    assert dry["site_b"]["action"] == "instance default" and dry["site_b"]["limit"] is None
+    assert (
+        applied["site_a"]["action"] == "set" and applied["site_a"]["before"] is None
+    )  # the dry run set nothing
+    assert again["site_a"]["action"] == "unchanged" and again["site_a"]["before"] == 3
