@@ -35,7 +35,8 @@ class ConnectionNames(dg.Model):
     pool_limit: int | None = Field(
         None,
         ge=1,
-        description="steps against this PI at once across runs: `dagster instance concurrency set <pool> <limit>` (recorded in the definitions metadata)",
+        description="steps against this PI at once across runs; set on the Dagster instance by `osipi pools apply` "
+        "(no limit: the instance's default_limit)",
     )
     lake_path: str | None = Field(
         None,
