@@ -51,7 +51,10 @@ def test_unsharded_connection_keeps_hourly_partitions_and_its_freshness_check(tm
     assert any(k.asset_key == node.key and "freshness" in k.name for k in graph.asset_check_keys)
 
 
-@pytest.mark.parametrize(("value", "message"), [(0, "greater than or equal to 1"), (257, "less than or equal to 256"), ("x", "integer")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(0, "greater than or equal to 1"), (257, "less than or equal to 256"), ("x", "integer")],
+)
 def test_bad_tag_shards_are_refused_by_name(tmp_path: Path, value: object, message: str) -> None:
     with pytest.raises(PIConnectionError, match=rf"tag_shards.*{message}"):
         connection(tmp_path, tag_shards=value)

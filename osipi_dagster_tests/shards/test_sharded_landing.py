@@ -19,6 +19,8 @@ from osipi_dagster.defs.pi.site import Site
 from osipi_dagster.defs.pi.timeseries import timeseries_asset
 from osipi_dagster.lib.landing.shards import SHARDS_PROPERTY, main, shard_of
 from osipi_dagster.lib.landing.tables import SHARDED_TIMESERIES_SCHEMA, TIMESERIES_SCHEMA
+from osipi_dagster_tests.defs.conftest import TAG_FILTER, make_resources
+from osipi_dagster_tests.emulator import Emulator
 
 HOUR = "2024-05-01-09:00"
 SHARDS = 4
@@ -53,20 +55,23 @@ def test_partitions_are_hour_by_shard_and_one_run_each() -> None:
     assert sharded.key == unsharded.key == dg.AssetKey(["pi", "pi_timeseries"])
 
 
+@pytest.mark.parametrize("tag_filter", [TAG_FILTER, "*"])
 def test_four_shards_of_an_hour_equal_the_unsharded_hour(
-    resources: dict[str, object], lake: Path, tmp_path: Path
+    emulator: Emulator, lake: Path, tmp_path: Path, tag_filter: str
 ) -> None:
+    # With a tag filter a shard run owns its shard's web ids; with "*" its whole shard partition.
+    resources = make_resources(emulator.api, lake, tag_filter=tag_filter)
     plain_lake = tmp_path / "plain"
     shutil.copytree(lake, plain_lake)
-    plain_resources = {**resources, "lake": type(resources["lake"])(root_uri=str(plain_lake))}  # type: ignore[call-arg]
-    run(unsharded, plain_resources, HOUR)
+    plain_resources = make_resources(emulator.api, plain_lake, tag_filter=tag_filter)
+    plain_result = run(unsharded, plain_resources, HOUR)
     results = [run(sharded, resources, f"{HOUR}|{s}") for s in range(SHARDS)]
 
     plain, shards = read(plain_lake), read(lake)
     assert plain.height > 500
     assert comparable(shards).equals(comparable(plain))
     assert shards.columns == list(SHARDED_TIMESERIES_SCHEMA) and plain.columns == list(TIMESERIES_SCHEMA)
-    # Every row sits in its tag's shard, and every shard had tags (the hash spreads 11 tags over 4 shards).
+    # Every row sits in its tag's shard, and every shard had tags.
     expected = [str(shard_of(w, SHARDS)) for w in shards["web_id"].to_list()]
     assert shards["shard"].to_list() == expected
     assert sorted(shards["shard"].unique().to_list()) == ["0", "1", "2", "3"]
@@ -78,7 +83,37 @@ def test_four_shards_of_an_hour_equal_the_unsharded_hour(
         r.asset_materializations_for_node("pi__pi_timeseries")[0].metadata["values"].value for r in results
     ]
     per_shard = shards.group_by("shard").len().sort("shard")["len"].to_list()
+    mds = [r.asset_materializations_for_node("pi__pi_timeseries")[0].metadata for r in results]
+    assert [(md["shard"].value, md["tag_shards"].value) for md in mds] == [
+        (str(s), SHARDS) for s in range(SHARDS)
+    ]
     assert values == per_shard and sum(values) == plain.height
+    requested = [
+        r.asset_materializations_for_node("pi__pi_timeseries")[0].metadata["tags_requested"].value
+        for r in results
+    ]
+    plain_md = plain_result.asset_materializations_for_node("pi__pi_timeseries")[0].metadata
+    assert sum(requested) == plain_md["tags_requested"].value
+
+    # The checks run per shard on its tags: completeness against PI's counts passes in every shard, and each
+    # check's figures (offending tags, tags compared, PI's and the lake's counts) add up to the unsharded run's.
+    figures = ("offending", "tags_compared", "pi_count", "lake_count", "mismatching_tags")
+
+    def checked(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], int]:
+        return {
+            (e.check_name, k): int(e.metadata[k].value)  # type: ignore[arg-type]
+            for e in result.get_asset_check_evaluations()
+            for k in figures
+            if k in e.metadata
+        }
+
+    per_shard_checks = [checked(r) for r in results]
+    whole = checked(plain_result)
+    assert {("complete_vs_pi", "pi_count"), ("unique_keys", "offending")} <= set(whole)
+    assert whole[("complete_vs_pi", "pi_count")] > 500
+    assert {k: sum(c[k] for c in per_shard_checks) for k in whole} == whole
+    for r in results:
+        assert {e.check_name: e.passed for e in r.get_asset_check_evaluations()}["complete_vs_pi"]
 
 
 def test_rerunning_a_shard_hour_changes_nothing_and_touches_only_its_shard(

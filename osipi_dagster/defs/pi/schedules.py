@@ -38,7 +38,8 @@ def site_schedules(
     timeseries = dg.build_schedule_from_partitioned_job(
         ts_job,
         name=site.job("pi_timeseries_hourly_schedule"),
-        description="Materialises the hour that just closed, HOURLY_LAG_MINUTES after it closes.",
+        # With tag shards (hour × shard partitions) a tick requests one run per shard of the closed hour.
+        description="Materialises the hour that just closed (each of its shards), HOURLY_LAG_MINUTES after it closes.",
         minute_of_hour=None if ts_cron else HOURLY_LAG_MINUTES,
         cron_schedule=ts_cron,
         execution_timezone=site.timezone if ts_cron else None,

@@ -305,6 +305,7 @@ def describe(ref: DeltaTableRef, run: Run, landed: Landed, extra: dict[str, obje
             tags_requested=run.tags.height,
             tags_with_values=len(stats.web_ids),
             values=stats.rows,
+            **({} if run.shard is None else {"shard": run.shard, "tag_shards": run.shards}),
             window_start=dg.MetadataValue.timestamp(run.start),
             window_end=dg.MetadataValue.timestamp(run.end),
             **time_range(stats.first, stats.last),

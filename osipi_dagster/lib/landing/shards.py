@@ -124,15 +124,23 @@ def check_layout(ref: DeltaTableRef, shards: int) -> None:
 
 
 def record_layout(ref: DeltaTableRef, shards: int) -> None:
-    """After a sharded write: record N in the table when it is not yet (the first run that created it). Racing
-    recorders write the same value; a lost race is fine when the winner recorded it."""
-    if shards == 1 or table_shards(ref) == shards:
+    """After a sharded write: record N in the table when it is not yet (the first runs that created it). The
+    property commit loses a race to any concurrent commit carrying metadata (a racing recorder, or a write that
+    merges the schema); it is retried under the table's commit policy until N is recorded."""
+    if shards == 1:
         return
-    try:
-        ref.delta().alter.set_table_properties({SHARDS_PROPERTY: str(shards)}, raise_if_not_exists=False)
-    except CommitFailedError:
-        if table_shards(ref) != shards:
-            raise
+    attempts = ref.commit_retry.attempts()
+    while table_shards(ref) != shards:
+        try:
+            ref.delta().alter.set_table_properties({SHARDS_PROPERTY: str(shards)}, raise_if_not_exists=False)
+        except CommitFailedError as exc:
+            delay = attempts.next_delay()
+            if delay is None:
+                raise ShardLayoutError(
+                    f"Could not record {SHARDS_PROPERTY}={shards} on {ref.uri} after {attempts.made} attempts: "
+                    f"concurrent commits kept winning ({exc}); the next shard run records it"
+                ) from exc
+            attempts.wait(delay)
 
 
 def _resharded(ref: DeltaTableRef, shards: int, version: int) -> Iterator[pa.RecordBatch]:
