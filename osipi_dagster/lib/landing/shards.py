@@ -130,7 +130,7 @@ def record_layout(ref: DeltaTableRef, shards: int) -> None:
     if shards == 1:
         return
     attempts = ref.commit_retry.attempts()
-    while table_shards(ref) != shards:
+    while table_shards(ref) == 0:  # sharded, N not recorded yet (check_layout refused any other layout)
         try:
             ref.delta().alter.set_table_properties({SHARDS_PROPERTY: str(shards)}, raise_if_not_exists=False)
         except CommitFailedError as exc:
