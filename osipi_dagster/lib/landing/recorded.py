@@ -24,11 +24,14 @@ from osipi_dagster.lib.quality.window import tag_runs
 
 # The first READ_CHUNK of a run's range is read alone, to learn each tag's density (values per second); the rest of
 # the range is then one read that the client plans from those densities: each stream group in the fewest calls
-# that stay under MaxReturnedItemsPerCall (with headroom). Unplanned, the client would read a whole 24-hour range as
+# that stay under READ_VALUES_PER_CALL (with headroom). Unplanned, the client would read a whole 24-hour range as
 # one window per group (measured: peak RSS 965 MiB for 6 h of 10,000 tags vs 401 MiB for 1 h, client alone);
 # planned, a frame holds at most one call's worth of values whatever the range length, so peak memory stays flat.
 # Reading hour by hour instead cost 24 calls per group and day (a run of 1,000 tags × 1 day: 253 HTTP calls, now 43).
 READ_CHUNK = timedelta(hours=1)
+# Values per planned call after the probe: with 8 calls in flight (their parsed bodies) and 16 frames queued, frames
+# of a full call's worth (~125,000 values) took the Dagster run of 10,000 tags × 1 day to 2,023 MiB peak RSS.
+READ_VALUES_PER_CALL = 50_000
 
 # Which rows a run replaces beyond its time window: None (every row), the run's web ids, or a predicate matching
 # nothing ("false").
@@ -55,8 +58,8 @@ class LandingStats:
 def hourly_pages(
     client: PIWebAPIClient, ids: list[str], start: datetime, end: datetime, progress: Progress
 ) -> Iterator[pl.DataFrame]:
-    """Every recorded value of `ids` in [start, end): the first READ_CHUNK, then the rest in as few calls as the
-    densities learned on it allow (each tag stays in time order).
+    """Every recorded value of `ids` in [start, end): the first READ_CHUNK, then the rest in as few calls of at most
+    READ_VALUES_PER_CALL expected values as the densities learned on it allow (each tag stays in time order).
 
     Restarts `progress` with the planned page total; the rest, which the client splits further once it has learned
     the densities, raises the total when its read starts."""
@@ -66,14 +69,14 @@ def hourly_pages(
         chunks.append((start, probe))
         if probe < end:
             chunks.append((probe, end))
-    estimates = [client.plan_recorded(ids, a, b) for a, b in chunks]
+    estimates = [client.plan_recorded(ids, a, b, READ_VALUES_PER_CALL) for a, b in chunks]
     progress.restart(sum(estimates))
 
     def read() -> Iterator[pl.DataFrame]:
         for (a, b), estimate in zip(chunks, estimates, strict=True):
-            plan = client.plan_recorded(ids, a, b)
+            plan = client.plan_recorded(ids, a, b, READ_VALUES_PER_CALL)
             progress.total_pages = (progress.total_pages or 0) + plan - estimate
-            yield from client.iter_recorded(ids, a, b)
+            yield from client.iter_recorded(ids, a, b, values_per_call=READ_VALUES_PER_CALL)
 
     return progress.track(read())
 

@@ -75,27 +75,37 @@ class ReadsMixin(ClientBase):
         end: TimeLike,
         *,
         include_end: bool = False,
+        values_per_call: int | None = None,
     ) -> Iterator[pl.DataFrame]:
         """Every recorded value of each stream in [start, end) — or [start, end] with include_end — as VALUES_SCHEMA.
 
         Complete: streams cut at maxCount are continued from their last timestamp, skipping the values already
         seen there; calls over MaxReturnedItemsPerCall are split. Half-open by default so adjacent windows never
-        share a value. Frames come per (stream group, time window), in order, with bounded memory.
+        share a value. Frames come per (stream group, time window), in order, with bounded memory: windows are
+        planned from learned densities to hold at most `values_per_call` values (default and cap:
+        MaxReturnedItemsPerCall), so a smaller budget bounds the size of each frame.
         """
         web_ids = list(dict.fromkeys(web_ids))
-        units = self._recorded_units(web_ids, start, end, include_end)
+        units = self._recorded_units(web_ids, start, end, include_end, values_per_call)
         for frame in self.session.map_ordered(lambda u: self._recorded_window(*u), units):
             self.stats.add(values=len(frame))
             yield frame
         self._raise_if_all_missing(web_ids, "/streamsets/recorded")
 
-    def plan_recorded(self, web_ids: Iterable[str], start: TimeLike, end: TimeLike) -> int:
+    def plan_recorded(
+        self, web_ids: Iterable[str], start: TimeLike, end: TimeLike, values_per_call: int | None = None
+    ) -> int:
         """How many frames (planned stream-set calls) iter_recorded would yield if called now with these arguments;
         for progress reporting ("pages done / total"). Continuations add calls, never frames."""
-        return len(self._recorded_units(web_ids, start, end, False))
+        return len(self._recorded_units(web_ids, start, end, False, values_per_call))
 
     def _recorded_units(
-        self, web_ids: Iterable[str], start: TimeLike, end: TimeLike, include_end: bool
+        self,
+        web_ids: Iterable[str],
+        start: TimeLike,
+        end: TimeLike,
+        include_end: bool,
+        values_per_call: int | None = None,
     ) -> list[tuple[list[str], datetime, datetime, bool]]:
         """(stream group, window start, window end, include_end) per planned call, in yield order."""
         ids = list(dict.fromkeys(web_ids))
@@ -106,7 +116,7 @@ class ReadsMixin(ClientBase):
             )
         units = []
         for group in self._url_groups(ids):
-            windows = self._windows(group, t0, t1)
+            windows = self._windows(group, t0, t1, values_per_call)
             for i, (ws, we) in enumerate(windows):
                 last = i == len(windows) - 1
                 units.append((group, ws, we, include_end and last))
@@ -280,14 +290,16 @@ class ReadsMixin(ClientBase):
 
     # -- planning ----------------------------------------------------------------------------------------------
     def _windows(
-        self, web_ids: Sequence[str], start: datetime, end: datetime
+        self, web_ids: Sequence[str], start: datetime, end: datetime, values_per_call: int | None = None
     ) -> list[tuple[datetime, datetime]]:
-        """Split [start, end] so the expected values per call (from observed densities) fit one call."""
+        """Split [start, end] so the expected values per call (from observed densities) fit one call, or
+        `values_per_call` when smaller."""
         seconds = (end - start).total_seconds()
         with self._lock:
             expected = sum(self._density.get(w, 0.0) for w in web_ids) * seconds
+            budget = min(self._max_items, values_per_call or self._max_items)
         # 20 % headroom: density varies within a window; a miss costs one continuation, not correctness.
-        n = max(1, math.ceil(expected * _HEADROOM / self._max_items))
+        n = max(1, math.ceil(expected * _HEADROOM / budget))
         step = (end - start) / n
         return [(start + step * i, end if i == n - 1 else start + step * (i + 1)) for i in range(n)]
 
