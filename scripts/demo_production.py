@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES, BulkActionStatus  # noqa: E402
 from demo import DEMO_DIR, UI_PORT, print_summary, say, stop_tree  # noqa: E402
 
 from mock_pi.process import free_port, start_emulator  # noqa: E402
@@ -140,7 +141,8 @@ def wait_runs(run_ids_of: Callable[[Any], list[str]], what: str, timeout: float)
     deadline = time.monotonic() + timeout
     with dg.DagsterInstance.get() as instance:
         while time.monotonic() < deadline:
-            records = instance.get_run_records(dg.RunsFilter(run_ids=run_ids_of(instance)))
+            run_ids = run_ids_of(instance)  # [] while not ready (runs not created yet)
+            records = instance.get_run_records(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
             if records and all(r.dagster_run.is_finished for r in records):
                 return records
             time.sleep(1)
@@ -172,13 +174,25 @@ def land(env: dict[str, str]) -> bool:
     backfill_id = submit_backfill("pi/pi_timeseries", keys, RUN_TAGS)
 
     def backfill_runs(instance: dg.DagsterInstance) -> list[str]:
+        """The backfill's runs (retries included) once the daemon has finished the backfill; [] before."""
+        backfill = instance.get_backfill(backfill_id)
+        if backfill is None or backfill.status not in BULK_ACTION_TERMINAL_STATUSES:
+            return []
         return [r.run_id for r in instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))]
 
     records = wait_runs(backfill_runs, f"backfill {backfill_id}", LAND_TIMEOUT_S)
     for r in sorted(records, key=lambda r: r.create_timestamp):  # type: ignore[attr-defined]
         run = r.dagster_run  # type: ignore[attr-defined]
-        say(f"  {run.status.value:8} pi_timeseries_job [{run.tags.get('dagster/partition')}] ({_took(r)})")
-    return all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)  # type: ignore[attr-defined]
+        cells = run.tags.get("dagster/partition") or "{}..{}".format(
+            run.tags.get("dagster/asset_partition_range_start"),
+            run.tags.get("dagster/asset_partition_range_end"),
+        )
+        retry = f", retry {run.tags['dagster/retry_number']}" if "dagster/retry_number" in run.tags else ""
+        say(f"  {run.status.value:8} pi_timeseries [{cells}] ({_took(r)}{retry})")
+    with dg.DagsterInstance.get() as instance:
+        status = instance.get_backfill(backfill_id).status  # type: ignore[union-attr]
+    say(f"backfill {backfill_id}: {status.value}")
+    return status == BulkActionStatus.COMPLETED_SUCCESS
 
 
 def _utc(ts: float) -> object:
