@@ -121,17 +121,19 @@ def last_hours(job_name: str, n: int) -> list[str]:
 
     pdef = load_defs().resolve_job_def(job_name).partitions_def
     assert pdef is not None, f"{job_name} is not partitioned"
-    with dg.DagsterInstance.get() as instance:
-        keys = pdef.get_partition_keys(dynamic_partitions_store=instance)
     if isinstance(pdef, dg.MultiPartitionsDefinition):
-        time_dim = next(
-            d.name
-            for d in pdef.partitions_defs
-            if isinstance(d.partitions_def, dg.TimeWindowPartitionsDefinition)
-        )
-        hours = sorted({dg.MultiPartitionKey.from_str(k).keys_by_dimension[time_dim] for k in keys})[-n:]  # type: ignore[attr-defined]
-        return [k for k in keys if dg.MultiPartitionKey.from_str(k).keys_by_dimension[time_dim] in hours]  # type: ignore[attr-defined]
-    return keys[-n:]
+        # Hour × shard: every shard of each of the last n hours, as "<hour>|<shard>" keys.
+        dims = {d.name: d.partitions_def for d in pdef.partitions_defs}
+        [time_dim] = [name for name, d in dims.items() if isinstance(d, dg.TimeWindowPartitionsDefinition)]
+        [other] = [name for name in dims if name != time_dim]
+        hours = dims[time_dim].get_partition_keys()[-n:]
+        return [
+            str(dg.MultiPartitionKey({time_dim: h, other: s}))
+            for h in hours
+            for s in dims[other].get_partition_keys()
+        ]
+    with dg.DagsterInstance.get() as instance:
+        return pdef.get_partition_keys(dynamic_partitions_store=instance)[-n:]
 
 
 def wait_runs(run_ids_of: Callable[[Any], list[str]], what: str, timeout: float) -> list[object]:
