@@ -112,15 +112,12 @@ def prepare_dagster_home() -> None:
 
 
 def apply_pool_limits(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
-    """Give each YAML connection's PI pool its `pool_limit` on the instance (the code location records both in its
-    definitions metadata: `osipi/connection/<name>/pool` and `.../pool_limit`)."""
-    meta = {k: getattr(v, "value", getattr(v, "text", v)) for k, v in (defs.metadata or {}).items()}
-    for key, pool in meta.items():
-        if key.startswith("osipi/connection/") and key.endswith("/pool"):
-            limit = meta.get(f"{key}_limit")
-            if isinstance(limit, int):
-                instance.event_log_storage.set_concurrency_slots(str(pool), limit)
-                say(f"  pool {pool}: {limit} slots")
+    """Each connection's `pool_limit` set on the instance, as `osipi pools apply` does (site_b asks for 2)."""
+    from osipi_dagster.cli.pools import apply_pools
+
+    for pool in apply_pools(instance, defs):
+        if pool.limit is not None:
+            say(f"  pool {pool.pool} ({pool.connection}): {pool.limit} slots ({pool.action})")
 
 
 def materialize_initial_assets() -> None:
