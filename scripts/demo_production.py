@@ -212,6 +212,13 @@ def interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def catch_interrupts() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt (set explicitly: a shell may start us with SIGINT
+    ignored, as background jobs and CI do)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+
+
 def main() -> int:
     DEMO_DIR.mkdir(exist_ok=True)
     HOME.mkdir(parents=True, exist_ok=True)
@@ -222,8 +229,7 @@ def main() -> int:
     with ExitStack() as stack:
         # Ctrl-C (or SIGTERM/SIGHUP) anywhere below unwinds the stack: every process is stopped, newest first.
         # Set explicitly: a shell may start us with SIGINT ignored (background jobs, CI).
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, interrupt)
+        catch_interrupts()
         try:
             server = stack.enter_context(postgres())
             os.environ.update(server.env())
@@ -247,8 +253,14 @@ def main() -> int:
             say(
                 f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops the UI, the daemon, the emulator and Postgres)"
             )
-            webserver.wait()
-            say("the webserver exited")
+            # Ours again: without this, Ctrl-C was ignored here (a call above replaced the SIGINT handler; Dagster
+            # swaps handlers in dagster._utils.interrupts).
+            catch_interrupts()
+            try:
+                webserver.wait()
+                say("the webserver exited")
+            except KeyboardInterrupt:
+                say("stopping ...")  # the normal end of a demo serving the UI: exit 0
         except KeyboardInterrupt:
             say("stopping ...")
             return 130
