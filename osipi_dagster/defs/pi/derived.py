@@ -14,12 +14,15 @@ import polars as pl
 
 from osipi_dagster.defs.pi.derived_late_data import build_derived_late_data_sensor
 from osipi_dagster.defs.pi.names import (
+    CONNECTION_TAG,
+    DEFAULT_CONNECTION,
     GROUP,
     INTERPOLATED_TABLE,
     KEY_PREFIX,
     KINDS,
     POINTS_KEY,
     POOL,
+    POOL_TAG,
     REPAIR_REASON_TAG,
     REPAIR_TAG,
     SUMMARY_TABLE,
@@ -252,6 +255,11 @@ def build_derived_defs(
         f"{name_prefix}_{DERIVED_JOB_SUFFIX}",
         selection=dg.AssetSelection.assets(*assets),
         description="Derived reads (interpolated values, summaries) for UTC hours.",
+        # The same run tags as the connection's other jobs (the default connection's prefix is `pi`).
+        tags={
+            CONNECTION_TAG: DEFAULT_CONNECTION if name_prefix == KEY_PREFIX else name_prefix,
+            POOL_TAG: pool,
+        },
     )
     schedule = dg.build_schedule_from_partitioned_job(
         job,

@@ -44,6 +44,12 @@ CATALOGUE_JOB = "pi_catalogue_job"
 TIMESERIES_JOB = "pi_timeseries_job"
 EVENT_FRAMES_JOB = "pi_event_frames_job"
 
+# Run tags on every run of a connection's jobs, which the production run queue limits on
+# (deploy/dagster.production.yaml `tag_concurrency_limits`): per connection, and per PI concurrency pool.
+CONNECTION_TAG = "osipi/connection"
+POOL_TAG = "osipi/pool"
+DEFAULT_CONNECTION = "default"
+
 # Run tags set by the late-data sensor on repair runs: the asset then diffs the window it replaces.
 REPAIR_TAG = "osipi/repair"
 REPAIR_REASON_TAG = "osipi/repair_reason"
