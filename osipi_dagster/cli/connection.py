@@ -83,18 +83,32 @@ def resolve_env(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
     return _ENV_REF.sub(sub, value)
 
 
-def yaml_path(name: str) -> Path:
-    """NAME → osipi_dagster/defs/NAME/defs.yaml; a path to a defs.yaml (or its folder) is taken as is."""
+def connection_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Where connections are looked up by name: osipi_dagster/defs, then OSIPI_CONNECTIONS_DIR when set."""
+    env = os.environ if environ is None else environ
+    extra = (env.get("OSIPI_CONNECTIONS_DIR") or "").strip()
+    return [DEFS_DIR, *([Path(extra)] if extra else [])]
+
+
+def yaml_path(name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """NAME → its defs.yaml in osipi_dagster/defs or OSIPI_CONNECTIONS_DIR (the first that has it); a path to a
+    defs.yaml (or its folder) is taken as is."""
     given = Path(name)
     if given.suffix in (".yaml", ".yml"):
         return given
     if given.is_dir() and (given / "defs.yaml").is_file():
         return given / "defs.yaml"
-    return DEFS_DIR / name / "defs.yaml"
+    candidates = [folder / name / "defs.yaml" for folder in connection_dirs(environ)]
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
-def known_connections() -> list[str]:
-    return sorted(p.parent.name for p in DEFS_DIR.glob("*/defs.yaml") if "PIConnection" in p.read_text())
+def known_connections(environ: Mapping[str, str] | None = None) -> list[str]:
+    return sorted(
+        p.parent.name
+        for folder in connection_dirs(environ)
+        for p in folder.glob("*/defs.yaml")
+        if "PIConnection" in p.read_text()
+    )
 
 
 def _component_attributes(path: Path) -> dict[str, Any]:
@@ -126,9 +140,9 @@ def load(name: str | None, environ: Mapping[str, str] | None = None) -> Loaded:
                 "PI_WEB_API_URL is not set: export it (and PI_AUTH_METHOD, …), or pass --connection NAME."
             )
         return Loaded(Settings.from_env(env), "environment")
-    path = yaml_path(name)
+    path = yaml_path(name, env)
     if not path.is_file():
-        names = ", ".join(known_connections()) or "none yet"
+        names = ", ".join(known_connections(env)) or "none yet"
         raise ConnectionLoadError(
             f"no connection {name!r}: {path} does not exist (known: {names}); "
             f"scaffold it with `dg scaffold defs osipi_dagster.PIConnection {name}`."

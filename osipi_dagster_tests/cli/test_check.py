@@ -120,6 +120,14 @@ def test_named_connection_from_component_yaml(
     assert unknown.code == 2
     assert "no connection 'no_such_site'" in unknown.out
     assert "dg scaffold defs osipi_dagster.PIConnection no_such_site" in unknown.out
+    # By name, from the folder the code location also loads (OSIPI_CONNECTIONS_DIR); the error lists what it knows.
+    by_name = osipi(
+        "check", "--connection", "site_a", SITE_A_PASSWORD="pw-a", OSIPI_CONNECTIONS_DIR=str(tmp_path)
+    )
+    assert by_name.code == 0, by_name.text
+    assert f"connection {defs}" in by_name.out
+    other = osipi("check", "--connection", "site_z", OSIPI_CONNECTIONS_DIR=str(tmp_path))
+    assert other.code == 2 and "site_a" in other.out, other.text
 
 
 def test_cli_does_not_import_dagster() -> None:
