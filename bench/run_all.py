@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import report, scenarios, streaming_table
+from bench import bench_scaleout, report, scenarios, streaming_table
 from bench.common import PYTHON, ROOT, Figure, machine
 
 # name → (full size, quick size). Sizes fit 2 cores / 24 GiB; quick is the < 2 min smoke run.
@@ -45,7 +45,17 @@ SIZES: dict[str, tuple[Any, Any]] = {
     # peak RSS against window length at a fixed tag count (no latency, no references).
     "memory": ([(10_000, 1), (10_000, 6), (10_000, 24)], [(300, 1), (300, 6)]),
 }
-SCENARIOS = ("discovery", "af", "event_frames", "backfill", "shapes", "scaling", "memory", "streaming")
+SCENARIOS = (
+    "discovery",
+    "af",
+    "event_frames",
+    "backfill",
+    "shapes",
+    "scaling",
+    "memory",
+    "streaming",
+    "scaleout",
+)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,7 +142,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"[streaming: {time.perf_counter() - t0:.0f} s, exit {proc.returncode}]", flush=True)
         # Today's design (runs) beside the lander and the lander at 10× the value rate, with the goals.
         print("\n".join(streaming_table.render(modes)) if modes else proc.stdout[-1500:], flush=True)
-    return {"figures": [f.as_json() for f in figures], "streaming": streaming}
+    scaleout = _scaleout(quick) if "scaleout" in only else None
+    return {"figures": [f.as_json() for f in figures], "streaming": streaming, "scaleout": scaleout}
+
+
+def _scaleout(quick: bool) -> dict[str, Any]:
+    """Issue 15's scale-out benchmark (bench/bench_scaleout.py) in its own process: shard runs through the daemon on
+    Postgres over one and two emulators; its table and where it stops scaling."""
+    cmd = ["bench/bench_scaleout.py"] + (["--quick"] if quick else [])
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "scaleout.json"
+        proc = subprocess.run(
+            [PYTHON, *cmd, "--json", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=2700,
+            check=False,
+        )
+        got = json.loads(out.read_text()) if out.exists() else {}
+    print(f"[scaleout: {time.perf_counter() - t0:.0f} s, exit {proc.returncode}]", flush=True)
+    if got.get("rows"):
+        print("\n".join(bench_scaleout.render(got["rows"])), flush=True)
+        print(got["verdict"], flush=True)
+    else:
+        print(proc.stdout[-1500:] + proc.stderr[-3000:], flush=True)
+    return {
+        "command": ".venv/bin/python " + " ".join(cmd),
+        "returncode": proc.returncode,
+        **got,
+    }
 
 
 def _as_memory(fig: Figure) -> Figure:
