@@ -224,7 +224,8 @@ def main() -> int:
     HOME.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "deploy" / "dagster.production.yaml", HOME / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(HOME)
-    os.environ.setdefault("OSIPI_LAKE_URI", str(ROOT / "data" / "lake"))
+    # Its own lake: the default demo lands other hours and a second site into data/lake.
+    os.environ.setdefault("OSIPI_LAKE_URI", str(ROOT / "data" / "lake-production"))
     headless = os.environ.get("DEMO_HEADLESS", "") not in ("", "0", "false")
     with ExitStack() as stack:
         # Ctrl-C (or SIGTERM/SIGHUP) anywhere below unwinds the stack: every process is stopped, newest first.
