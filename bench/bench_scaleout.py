@@ -452,6 +452,8 @@ def configuration(
         finally:
             cpu = sampler.stop()
         runs = [run_facts(instance, r) for r in records]
+        # Runs the daemon launched besides the backfill's (sensors): their processes count in the runs' CPU.
+        other_runs = instance.get_runs_count() - len(records)
     rows = versions = 0
     for conn in CONNECTIONS[:emulators]:
         table = DeltaTable(str(lake / conn.table))
@@ -464,8 +466,9 @@ def configuration(
         **summarise(runs, submitted, rows, versions),
     }
     out["cpu"] = cpu
-    out["cpu_per_run_s"] = round(cpu.get("runs", 0.0) / max(1, out["runs"]), 2)
-    out["processes_per_run"] = round(cpu.get("python_workers", 0) / max(1, out["runs"]), 1)
+    out["other_runs"] = other_runs
+    out["cpu_per_run_s"] = round(cpu.get("runs", 0.0) / max(1, out["runs"] + other_runs), 2)
+    out["processes_per_run"] = round(cpu.get("python_workers", 0) / max(1, out["runs"] + other_runs), 1)
     return out
 
 
@@ -536,6 +539,7 @@ def render(rows: list[dict[str, Any]]) -> list[str]:
         ref = base.get(r["emulators"])
         speed = f"{r['values_per_s'] / ref:.2f}" if ref else "–"
         failed = f" ({r['failed']} failed)" if r.get("failed") else ""
+        failed += f" (+{r['other_runs']} sensor)" if r.get("other_runs") else ""
         lines.append(
             f"| {r['emulators']} | {r['shards']} | {r['runs']}{failed} "
             f"| {r['most_at_once']} | {r['wall_s']:.1f} | {r['values']:,} | {r['values_per_s']:,.0f} | {speed} "
@@ -569,12 +573,22 @@ def verdict(rows: list[dict[str, Any]], cores: int = CORES) -> str:
         if stop
         else f"values/s still rises up to {one[-1]['shards']} shards"
     )
+    last = one[-1]
+    procs = last.get("processes_per_run", 0.0)
+    # With every core busy starting runs, runs/s ≤ cores / CPU per run, so values/s ≤ that × values per run.
+    ceiling = (
+        cores / last["cpu_per_run_s"] * last["values"] / last["runs"] if last.get("cpu_per_run_s") else 0.0
+    )
     return (
         f"{where}; best {best['values_per_s']:,.0f} values/s at {best['shards']} shards "
         f"({best['values_per_s'] / one[0]['values_per_s']:.2f}× 1 shard). Why: the machine was up to {busy:.0%} busy "
-        f"({cores} cores); each run worker costs {min(per_run):.1f}–{max(per_run):.1f} CPU s (Dagster start-up, "
-        f"code load, event writes) against {min(asset):.2f}–{max(asset):.2f} s of fetch + write per run, so more "
-        "shards add runs whose start-up competes for the same cores."
+        f"({cores} cores); a run costs {min(per_run):.1f}–{max(per_run):.1f} CPU s ({procs:.0f} Python processes at "
+        f"{last['shards']} shards: run worker, asset step, check steps, each starting Dagster and loading the code) "
+        f"against {min(asset):.2f}–{max(asset):.2f} s of fetch + write, so {cores} cores start at most "
+        f"{cores / max(per_run):.2f}–{cores / min(per_run):.2f} runs/s; at {last['shards']} shards "
+        f"({last['values'] // max(1, last['runs']):,} values per run) that caps this machine near {ceiling:,.0f} "
+        "values/s whatever the shard count. Each shard added splits the same values over more runs and adds "
+        "one run's start-up per hour."
     )
 
 

@@ -91,4 +91,8 @@ def test_verdict_names_the_shard_count_where_gains_stop() -> None:
     assert text.startswith("values/s stops scaling beyond 2 shards (going to 4 changes it by +3%)")
     assert "best 1,550 values/s at 4 shards (1.55× 1 shard)" in text
     assert "97% busy (2 cores)" in text and "4.0–6.0 CPU s" in text
+    # 8 shards: 16 runs of 750 values at 6 CPU s each on 2 cores → 2 / 6 × 750 = 250 values/s.
+    assert (
+        "0.33–0.50 runs/s" in text and "(750 values per run) that caps this machine near 250 values/s" in text
+    )
     assert verdict([row(1, 1, 1000, 4.0), row(1, 2, 1900, 4.0)]).startswith("values/s still rises up to 2")
