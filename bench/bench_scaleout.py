@@ -569,7 +569,8 @@ def verdict(rows: list[dict[str, Any]], cores: int = CORES) -> str:
     per_run = [r.get("cpu_per_run_s", 0.0) for r in one]
     asset = [r["asset_s"] for r in one]
     where = (
-        f"values/s stops scaling beyond {stop[0]} shards (going to {stop[1]} changes it by {stop[2] - 1:+.0%})"
+        f"values/s stops scaling beyond {stop[0]} shard{'s' * (stop[0] > 1)} (going to {stop[1]} changes it by "
+        f"{stop[2] - 1:+.0%})"
         if stop
         else f"values/s still rises up to {one[-1]['shards']} shards"
     )
@@ -580,7 +581,7 @@ def verdict(rows: list[dict[str, Any]], cores: int = CORES) -> str:
         cores / last["cpu_per_run_s"] * last["values"] / last["runs"] if last.get("cpu_per_run_s") else 0.0
     )
     return (
-        f"{where}; best {best['values_per_s']:,.0f} values/s at {best['shards']} shards "
+        f"{where}; best {best['values_per_s']:,.0f} values/s at {best['shards']} shard{'s' * (best['shards'] > 1)} "
         f"({best['values_per_s'] / one[0]['values_per_s']:.2f}× 1 shard). Why: the machine was up to {busy:.0%} busy "
         f"({cores} cores); a run costs {min(per_run):.1f}–{max(per_run):.1f} CPU s ({procs:.0f} Python processes at "
         f"{last['shards']} shards: run worker, asset step, check steps, each starting Dagster and loading the code) "
