@@ -24,8 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,20 +169,12 @@ class CpuSampler:
 # --- processes ------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def started(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A process in its own session, output to `log`; its whole tree stopped by PID on exit."""
+def started(cmd: list[str], env: dict[str, str], log: Path) -> Any:
+    """The production demo's `started`: a process in its own session, output to `log`, its tree stopped by PID."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    from demo import stop_tree
+    from demo_production import started as demo_started
 
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        yield proc
-    finally:
-        stop_tree(proc)
+    return demo_started(cmd, env, log)
 
 
 def fresh_database(server: Any) -> None:

@@ -46,7 +46,9 @@ def rows(shard: int, shards: int, value: float, sharded: bool) -> pl.DataFrame:
 
 def write(uri: str, shard: int, shards: int, value: float, sharded: bool) -> int:
     frame = rows(shard, shards, value, sharded)
-    scope: dict[str, Any] = {"shard": str(shard)} if sharded else {"web_id": frame["web_id"].unique().to_list()}
+    scope: dict[str, Any] = (
+        {"shard": str(shard)} if sharded else {"web_id": frame["web_id"].unique().to_list()}
+    )
     result = DeltaTableRef(uri).replace_window(
         lambda: frame,
         column="timestamp",
@@ -76,7 +78,8 @@ def measure(shards: int, rounds: int, sharded: bool) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(shards), ctx.Queue()
     procs = [
-        ctx.Process(target=worker, args=(uri, s, shards, rounds, sharded, barrier, out)) for s in range(shards)
+        ctx.Process(target=worker, args=(uri, s, shards, rounds, sharded, barrier, out))
+        for s in range(shards)
     ]
     began = time.monotonic()
     for p in procs:
