@@ -23,7 +23,7 @@ from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.catalogue import catalogue_assets
 from osipi_dagster.defs.pi.derived import build_derived_defs
 from osipi_dagster.defs.pi.event_frames import event_frame_assets
-from osipi_dagster.defs.pi.jobs import site_jobs
+from osipi_dagster.defs.pi.jobs import run_tags, site_jobs
 from osipi_dagster.defs.pi.names import (
     EVENT_FRAMES_JOB,
     EVENT_FRAMES_KEY,
@@ -236,6 +236,7 @@ class PIConnection(dg.Component):
             pool=site.pool,
             points_key=site.key(POINTS_KEY),
             name_prefix=self.name,
+            tags=run_tags(site),
         )
         schema_checks, freshness_checks, freshness_sensor = build_quality_checks(
             site.key_prefix, sensor_name=site.job("pi_freshness_checks_sensor"), tag_shards=site.tag_shards

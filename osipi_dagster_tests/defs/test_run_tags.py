@@ -41,13 +41,21 @@ def test_a_yaml_connection_tags_its_runs_with_its_own_name_and_pool() -> None:
 
 
 def test_derived_reads_job_is_tagged_like_the_connections_other_jobs() -> None:
-    settings = DerivedSettings(interpolated_interval="1m")
-    default = build_derived_defs(settings)
-    site = build_derived_defs(settings, key_prefix="site_b", pool="pi_b", name_prefix="site_b")
-    (default_job,) = job_tags(default).values()
-    (site_job,) = job_tags(site).values()
-    assert default_job == {CONNECTION_TAG: "default", POOL_TAG: "pi_web_api"}
-    assert site_job == {CONNECTION_TAG: "site_b", POOL_TAG: "pi_b"}
+    default = build_derived_defs(DerivedSettings(interpolated_interval="1m"))
+    assert list(job_tags(default).values()) == [{CONNECTION_TAG: "default", POOL_TAG: "pi_web_api"}]
+    connection = PIConnection.from_attributes(
+        "site_b",
+        {
+            "pi_web_api_url": "https://pi-b.example.com/piwebapi",
+            "pool": "pi_b",
+            "derived": {"interpolated_interval": "1m"},
+        },
+    )
+    jobs = job_tags(connection.build_defs(None))  # type: ignore[arg-type]  # the context is not used
+    # Every job that calls PI (the stream landing job only moves the spool into the lake).
+    calling_pi = {name: tags for name, tags in jobs.items() if "stream_landing" not in name}
+    assert any("derived" in name for name in calling_pi), jobs
+    assert all(tags == {CONNECTION_TAG: "site_b", POOL_TAG: "pi_b"} for tags in calling_pi.values()), jobs
 
 
 def test_production_queue_limits_on_the_tags_the_jobs_set() -> None:

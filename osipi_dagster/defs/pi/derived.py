@@ -13,22 +13,21 @@ import dagster as dg
 import polars as pl
 
 from osipi_dagster.defs.pi.derived_late_data import build_derived_late_data_sensor
+from osipi_dagster.defs.pi.jobs import run_tags
 from osipi_dagster.defs.pi.names import (
-    CONNECTION_TAG,
-    DEFAULT_CONNECTION,
     GROUP,
     INTERPOLATED_TABLE,
     KEY_PREFIX,
     KINDS,
     POINTS_KEY,
     POOL,
-    POOL_TAG,
     REPAIR_REASON_TAG,
     REPAIR_TAG,
     SUMMARY_TABLE,
 )
 from osipi_dagster.defs.pi.partitions import HOURS_PER_BACKFILL_RUN, hourly_partitions, window
 from osipi_dagster.defs.pi.reporting import failures, table_metadata, total_rows, write_result_metadata
+from osipi_dagster.defs.pi.site import DEFAULT_SITE
 from osipi_dagster.lib.landing.derived import (
     SCHEMAS,
     WINDOW_COLUMN,
@@ -236,8 +235,10 @@ def build_derived_defs(
     pool: str = POOL,
     points_key: dg.AssetKey = POINTS_KEY,
     name_prefix: str = KEY_PREFIX,
+    tags: Mapping[str, str] | None = None,
 ) -> dg.Definitions:
-    """One connection's derived reads with their job, hourly schedule and late-data sensor (empty when off)."""
+    """One connection's derived reads with their job, hourly schedule and late-data sensor (empty when off); the
+    job's runs carry `tags` (default: the environment connection's `run_tags`)."""
     settings = derived_settings_from_env() if settings is None else settings
     reads = derived_reads(settings)
     assets = build_derived_assets(
@@ -255,11 +256,7 @@ def build_derived_defs(
         f"{name_prefix}_{DERIVED_JOB_SUFFIX}",
         selection=dg.AssetSelection.assets(*assets),
         description="Derived reads (interpolated values, summaries) for UTC hours.",
-        # The same run tags as the connection's other jobs (the default connection's prefix is `pi`).
-        tags={
-            CONNECTION_TAG: DEFAULT_CONNECTION if name_prefix == KEY_PREFIX else name_prefix,
-            POOL_TAG: pool,
-        },
+        tags=dict(run_tags(DEFAULT_SITE) if tags is None else tags),
     )
     schedule = dg.build_schedule_from_partitioned_job(
         job,
