@@ -7,7 +7,7 @@ memory bounded per tag (`LandingStats`), so nothing re-reads the table to descri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,9 +22,10 @@ from osipi_dagster.lib.piwebapi.schema import UTC_US
 from osipi_dagster.lib.quality import HourStatsAccumulator, LogHistogram, WindowProfile
 from osipi_dagster.lib.quality.window import tag_runs
 
-# The first READ_CHUNK of a run's range is read alone, to learn each tag's density (values per second); the rest of
-# the range is then one read that the client plans from those densities: each stream group in the fewest calls
-# that stay under READ_VALUES_PER_CALL (with headroom). Unplanned, the client would read a whole 24-hour range as
+# The first READ_CHUNK of a run's range is read alone, to learn the density (values per second) of each tag without
+# a stored one (lib/landing/densities); the rest of the range is then one read that the client plans from the
+# densities: each stream group in the fewest calls that stay under READ_VALUES_PER_CALL (with headroom).
+# Unplanned, the client would read a whole 24-hour range as
 # one window per group (measured: peak RSS 965 MiB for 6 h of 10,000 tags vs 401 MiB for 1 h, client alone);
 # planned, a frame holds at most one call's worth of values whatever the range length, so peak memory stays flat.
 # Reading hour by hour instead cost 24 calls per group and day (a run of 1,000 tags × 1 day: 253 HTTP calls, now 75).
@@ -56,27 +57,43 @@ class LandingStats:
 
 
 def hourly_pages(
-    client: PIWebAPIClient, ids: list[str], start: datetime, end: datetime, progress: Progress
+    client: PIWebAPIClient,
+    ids: list[str],
+    start: datetime,
+    end: datetime,
+    progress: Progress,
+    known: Mapping[str, float] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Every recorded value of `ids` in [start, end): the first READ_CHUNK, then the rest in as few calls of at most
-    READ_VALUES_PER_CALL expected values as the densities learned on it allow (each tag stays in time order).
+    """Every recorded value of `ids` in [start, end), each tag in time order, in as few calls of at most
+    READ_VALUES_PER_CALL expected values as the tags' densities allow.
 
-    Restarts `progress` with the planned page total; the rest, which the client splits further once it has learned
-    the densities, raises the total when its read starts."""
-    chunks: list[tuple[datetime, datetime]] = []
+    `known` are densities (values per second) stored by earlier runs (lib/landing/densities); the client also
+    keeps what it learned. Tags with a density are planned over the whole range at once; the others are read on
+    the first READ_CHUNK alone (the probe), then over the rest of the range from what the probe taught the client.
+    Restarts `progress` with the planned page total; a read whose plan changed by then (after the probe) corrects
+    the total when it starts."""
+    if known:
+        client.seed_densities(known)
+    chunks: list[tuple[list[str], datetime, datetime]] = []
     if ids and start < end:
+        planned = client.densities(ids)
+        unknown = [w for w in ids if w not in planned]
+        dense = [w for w in ids if w in planned]
         probe = min(start + READ_CHUNK, end)
-        chunks.append((start, probe))
-        if probe < end:
-            chunks.append((probe, end))
-    estimates = [client.plan_recorded(ids, a, b, READ_VALUES_PER_CALL) for a, b in chunks]
+        if unknown:
+            chunks.append((unknown, start, probe))
+        if dense:
+            chunks.append((dense, start, end))
+        if unknown and probe < end:
+            chunks.append((unknown, probe, end))
+    estimates = [client.plan_recorded(w, a, b, READ_VALUES_PER_CALL) for w, a, b in chunks]
     progress.restart(sum(estimates))
 
     def read() -> Iterator[pl.DataFrame]:
-        for (a, b), estimate in zip(chunks, estimates, strict=True):
-            plan = client.plan_recorded(ids, a, b, READ_VALUES_PER_CALL)
+        for (w, a, b), estimate in zip(chunks, estimates, strict=True):
+            plan = client.plan_recorded(w, a, b, READ_VALUES_PER_CALL)
             progress.total_pages = (progress.total_pages or 0) + plan - estimate
-            yield from client.iter_recorded(ids, a, b, values_per_call=READ_VALUES_PER_CALL)
+            yield from client.iter_recorded(w, a, b, values_per_call=READ_VALUES_PER_CALL)
 
     return progress.track(read())
 

@@ -4,7 +4,7 @@ per-stream continuations in POST /batch), interpolated, plot, end and current va
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -24,6 +24,7 @@ from osipi_dagster.lib.piwebapi.decode import (
 from osipi_dagster.lib.piwebapi.errors import NotFoundError, PIWebAPIError, TooManyValuesError
 from osipi_dagster.lib.piwebapi.pitime import TimeLike, format_span, parse_interval, to_pi
 from osipi_dagster.lib.piwebapi.schema import VALUES_SCHEMA
+from osipi_dagster.lib.piwebapi.typed import get_streamset
 
 _HEADROOM = 1.2
 # selectedFields for value reads: drop Name/Path/Links and the per-value UnitsAbbreviation (~17 % fewer bytes and
@@ -206,7 +207,9 @@ class ReadsMixin(ClientBase):
             ("maxCount", str(per_stream)),
             ("selectedFields", SET_FIELDS),
         ]
-        body = self.get("streamsets/recorded", params, web_id=web_ids[0] if len(web_ids) == 1 else None)
+        body = get_streamset(
+            self, "streamsets/recorded", params, web_id=web_ids[0] if len(web_ids) == 1 else None
+        )
         with reading("GET", "/streamsets/recorded", web_ids[0] if len(web_ids) == 1 else None):
             chunks = streamset_chunks(body, "recorded values")
             got = {c.web_id for c in chunks}
@@ -299,9 +302,24 @@ class ReadsMixin(ClientBase):
             expected = sum(self._density.get(w, 0.0) for w in web_ids) * seconds
             budget = min(self._max_items, values_per_call or self._max_items)
         # 20 % headroom: density varies within a window; a miss costs one continuation, not correctness.
-        n = max(1, math.ceil(expected * _HEADROOM / budget))
+        # Windows of at least a second: a wildly wrong density (e.g. a stored one) costs calls, never a runaway plan.
+        n = max(1, min(math.ceil(expected * _HEADROOM / budget), math.ceil(seconds)))
         step = (end - start) / n
         return [(start + step * i, end if i == n - 1 else start + step * (i + 1)) for i in range(n)]
+
+    def seed_densities(self, densities: Mapping[str, float]) -> None:
+        """Densities (recorded values per second) known from elsewhere, e.g. stored by a previous run, for streams
+        this client has not observed itself: windows are planned from them as from learned ones, and what a read
+        observes replaces them. Negative or non-finite values are ignored."""
+        with self._lock:
+            for w, d in densities.items():
+                if w not in self._density and math.isfinite(d) and d >= 0:
+                    self._density[w] = float(d)
+
+    def densities(self, web_ids: Iterable[str]) -> dict[str, float]:
+        """The densities (recorded values per second) this client knows, learned or seeded, of `web_ids`."""
+        with self._lock:
+            return {w: self._density[w] for w in web_ids if w in self._density}
 
     def _learn(self, counts: dict[str, int], seconds: float) -> None:
         if seconds <= 0:
