@@ -23,7 +23,11 @@ import polars as pl
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
 from osipi_dagster.lib.settings import LakeFields, Settings, SettingsError, env_settings
-from osipi_dagster.lib.streaming.compaction import DEFAULT_COMPACT_INTERVAL_S, DEFAULT_COMPACT_TARGET_BYTES
+from osipi_dagster.lib.streaming.compaction import (
+    DEFAULT_COMPACT_INTERVAL_S,
+    DEFAULT_COMPACT_TARGET_BYTES,
+    DEFAULT_LOG_RETENTION_HOURS,
+)
 from osipi_dagster.lib.streaming.health import (
     DEFAULT_LANDER_ADDRESS,
     DEFAULT_LISTENER_ADDRESS,
@@ -143,6 +147,13 @@ def _land_args(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_COMPACT_TARGET_BYTES,
         help="file size compaction packs small files into (larger files are left alone)",
     )
+    p.add_argument(
+        "--log-retention-hours",
+        type=float,
+        default=DEFAULT_LOG_RETENTION_HOURS,
+        help="Delta log retention set on the table: older commit files are deleted at each checkpoint; keep it "
+        "longer than the report sensor may be stopped (0 = leave the table's delta.logRetentionDuration)",
+    )
 
 
 def _lake(args: argparse.Namespace, env: dict[str, str], settings: Settings | None = None) -> Lake:
@@ -163,6 +174,7 @@ def _lander(args: argparse.Namespace, lake: Lake, spool: SpoolReader, **kwargs: 
         keep_landed_hours=args.keep_landed_hours,
         compact_interval_s=args.compact_interval,
         compact_target_bytes=args.compact_target_bytes,
+        log_retention_hours=args.log_retention_hours or None,
         **kwargs,  # type: ignore[arg-type]
     )
 

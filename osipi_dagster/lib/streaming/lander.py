@@ -21,7 +21,9 @@ from osipi_dagster.lib.retry import RetryPolicy
 from osipi_dagster.lib.streaming.compaction import (
     DEFAULT_COMPACT_INTERVAL_S,
     DEFAULT_COMPACT_TARGET_BYTES,
+    DEFAULT_LOG_RETENTION_HOURS,
     compact_dates,
+    ensure_log_retention,
 )
 from osipi_dagster.lib.streaming.landing import TIMESERIES_TABLE, LandingReport, land_segments
 from osipi_dagster.lib.streaming.spool import Segment, SpoolError, SpoolReader
@@ -105,7 +107,10 @@ class Lander:
     `listener_figures` gives the listener's figures for each report (the live listener when embedded in its
     process, else the state it publishes in the spool). A failed landing is retried with the retry policy's
     backoff (capped at `backoff_max_s`) for as long as the lander runs; its segments wait in ready/. Every
-    `compact_interval_s` (0: never) the dates landed since the last pass are compacted (compaction.py).
+    `compact_interval_s` (0: never) the dates landed since the last pass are compacted (compaction.py). After its
+    first commit the lander sets the table's Delta log retention to `log_retention_hours` (None: leave the table's
+    own), so the checkpoints delta-rs writes every `delta.checkpointInterval` commits also delete the older log.
+    `before_compact` runs between a compaction's snapshot and each date's commit (a test seam).
     """
 
     def __init__(
@@ -123,11 +128,18 @@ class Lander:
         wake: threading.Event | None = None,
         compact_interval_s: float = DEFAULT_COMPACT_INTERVAL_S,
         compact_target_bytes: int = DEFAULT_COMPACT_TARGET_BYTES,
+        log_retention_hours: float | None = DEFAULT_LOG_RETENTION_HOURS,
+        before_compact: Callable[[date], None] | None = None,
     ) -> None:
         if poll_s <= 0:
             raise ValueError(f"poll_s must be > 0, got {poll_s}")
         if max_batch_bytes < 1:
             raise ValueError(f"max_batch_bytes must be at least 1, got {max_batch_bytes}")
+        if log_retention_hours is not None and log_retention_hours < 1:
+            raise ValueError(
+                f"log_retention_hours must be at least 1 (the report sensor reads the log after its last "
+                f"reported version), got {log_retention_hours}"
+            )
         self.lake = lake
         self.spool = spool
         self.table = table
@@ -140,6 +152,9 @@ class Lander:
         self.wake = wake
         self.compact_interval_s = compact_interval_s
         self.compact_target_bytes = compact_target_bytes
+        self.log_retention_hours = log_retention_hours
+        self.before_compact = before_compact
+        self._log_retention_set = log_retention_hours is None
         self._to_compact: set[date] = set()
         self._last_compaction = time.monotonic()
         self.stats = LanderStats()
@@ -202,7 +217,20 @@ class Lander:
                 st.delta_version = report.delta_version
         if report.delta_version is not None:
             self._to_compact |= dates_between(report.first_timestamp, report.last_timestamp)
+            self._set_log_retention()
         return report
+
+    def _set_log_retention(self) -> None:
+        """Once per lander, after a commit (the table exists): the table's log retention; retried after the next
+        landing when it fails (e.g. a concurrent commit)."""
+        if self._log_retention_set or self.log_retention_hours is None:
+            return
+        try:
+            self._log_retention_set = ensure_log_retention(
+                self.lake.table(self.table), self.log_retention_hours
+            )
+        except Exception as exc:
+            log.warning("setting the Delta log retention failed (%s: %s); retried", type(exc).__name__, exc)
 
     def compact_due(self) -> None:
         """Compact the dates landed since the last pass once `compact_interval_s` has passed; a failure is logged
@@ -214,7 +242,12 @@ class Lander:
         self._last_compaction = time.monotonic()
         dates = set(self._to_compact)
         try:
-            done = compact_dates(self.lake.table(self.table), dates, self.compact_target_bytes)
+            done = compact_dates(
+                self.lake.table(self.table),
+                dates,
+                self.compact_target_bytes,
+                before_commit=self.before_compact,
+            )
         except Exception as exc:
             with self._lock:
                 self.stats.compaction_errors += 1
