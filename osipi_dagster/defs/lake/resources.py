@@ -1,7 +1,8 @@
 """The lake resource: where the Delta tables live and how to reach them.
 
 Storage is typed with dagster-deltalake's configs (`LocalConfig`, `S3Config`, `AzureConfig`, `GcsConfig`, plus its
-HTTP `ClientConfig`), so the UI shows a provider and its fields; their secrets belong in EnvVar references. Options
+HTTP `ClientConfig`; declared in storage.py with the same fields, and dagster-deltalake's own instances are accepted),
+so the UI shows a provider and its fields; their secrets belong in EnvVar references. Options
 those configs do not model (S3 locking provider, conditional puts) go in `storage_options`; the environment's JSON
 (OSIPI_LAKE_STORAGE_OPTIONS, which may carry keys) arrives only through an EnvVar and is merged last.
 """
@@ -12,10 +13,10 @@ from collections.abc import Mapping
 from urllib.parse import urlparse
 
 import dagster as dg
-from dagster_deltalake import AzureConfig, GcsConfig, LocalConfig, S3Config
-from dagster_deltalake.config import ClientConfig as DeltaClientConfig
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 
+from osipi_dagster.defs.lake.storage import STORAGE_CONFIGS, AzureConfig, GcsConfig, LocalConfig, S3Config
+from osipi_dagster.defs.lake.storage import ClientConfig as DeltaClientConfig
 from osipi_dagster.lib.lake import Lake
 from osipi_dagster.lib.settings import LakeFields, SettingsError, check_lake_uri, env_of, env_settings
 from osipi_dagster.lib.settings.fields import parse_env_value
@@ -54,6 +55,16 @@ class LakeResource(dg.ConfigurableResource):
     )
     # JSON object, normally an EnvVar on OSIPI_LAKE_STORAGE_OPTIONS; merged over everything else.
     storage_options_json: str | None = Field(None, description=f"{OPTIONS_FIELD.description} ({OPTIONS_VAR})")
+
+    @field_validator("storage", "client_options", mode="before")
+    @classmethod
+    def _foreign_config(cls, value: object) -> object:
+        """dagster-deltalake's own config instances (the same fields) are taken as their values."""
+        if isinstance(value, BaseModel) and not isinstance(
+            value, (*STORAGE_CONFIGS.values(), DeltaClientConfig)
+        ):
+            return value.model_dump()
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LakeResource:
