@@ -24,7 +24,13 @@ from osipi_dagster.defs.pi.reporting import (
 )
 from osipi_dagster.defs.pi.resources import PIWebAPIResource
 from osipi_dagster.defs.pi.site import DEFAULT_SITE, Site
-from osipi_dagster.lib.lake import DeltaTableRef, Lake, WriteResult
+from osipi_dagster.lib.lake import DeltaTableRef, Lake, LakeError, WriteResult
+from osipi_dagster.lib.landing.densities import (
+    DENSITIES_TABLE,
+    observed_densities,
+    remember_densities,
+    stored_densities,
+)
 from osipi_dagster.lib.landing.progress import Progress
 from osipi_dagster.lib.landing.recorded import (
     LandingStats,
@@ -135,7 +141,7 @@ def land_window(
     run = plan_run(context, pi, the_lake, shards)
     ref = the_lake.table(TIMESERIES_TABLE)
     before_version, before = pin_replaced(ref, run)
-    landed = land(context, pi, ref, run)
+    landed = land(context, pi, ref, run, the_lake.table(DENSITIES_TABLE))
     report_unknown_tags(context, run, landed.missing)
     context.log.info(
         landed.progress.line() + f"; landed {landed.stats.rows:,} values of {len(landed.stats.web_ids)} tags"
@@ -183,9 +189,23 @@ def pin_replaced(ref: DeltaTableRef, run: Run) -> tuple[int | None, pl.DataFrame
     return version, hour_stats(scoped(recorded_scan(ref, run.start, run.end, version), run.scope))
 
 
-def land(context: dg.AssetExecutionContext, pi: PIWebAPIResource, ref: DeltaTableRef, run: Run) -> Landed:
-    """Stream the window from PI into one Delta commit, then ask PI for its counts of the same window."""
+def land(
+    context: dg.AssetExecutionContext,
+    pi: PIWebAPIResource,
+    ref: DeltaTableRef,
+    run: Run,
+    densities: DeltaTableRef | None = None,
+) -> Landed:
+    """Stream the window from PI into one Delta commit, then ask PI for its counts of the same window. With a
+    `densities` table, the read is planned from the tag densities earlier runs stored there, and this run's are
+    stored after the commit."""
     thresholds: QualityThresholds = pi.quality
+    known: dict[str, float] = {}
+    if densities is not None:
+        try:
+            known = stored_densities(densities, run.ids)
+        except Exception as err:  # a cache: an unreadable table means probing, as on a first run
+            context.log.warning(f"{run.label}: stored tag densities not read ({err}); probing instead")
     progress = Progress(context.log.info, run.label)
     attempts: list[LandingStats] = []
     with pi.get_client() as client:
@@ -198,7 +218,7 @@ def land(context: dg.AssetExecutionContext, pi: PIWebAPIResource, ref: DeltaTabl
                 hours=HourStatsAccumulator() if run.repair else None,
             )
             attempts[:] = [stats]
-            pages = hourly_pages(client, run.ids, run.start, run.end, progress)
+            pages = hourly_pages(client, run.ids, run.start, run.end, progress, known)
             context.log.info(f"{run.label}: {progress.total_pages} pages planned")
             return land_values(
                 pages,
@@ -232,7 +252,28 @@ def land(context: dg.AssetExecutionContext, pi: PIWebAPIResource, ref: DeltaTabl
         calls = int(client.stats.http_calls - calls_before)
         # Catalogued tags PI no longer knows (deleted since the last catalogue run): skipped, never silently.
         missing = dict(client.stats.missing_web_ids)
+    if densities is not None:
+        keep_densities(context, densities, run, attempts[-1], known, missing)
     return Landed(result, attempts[-1], pi_counts, calls, missing, progress)
+
+
+def keep_densities(
+    context: dg.AssetExecutionContext,
+    densities: DeltaTableRef,
+    run: Run,
+    stats: LandingStats,
+    known: dict[str, float],
+    missing: dict[str, object],
+) -> None:
+    """Store the densities this run observed (tags PI no longer knows left out) for the next run's read plan. A
+    cache: failing to write it is logged, not a failed run."""
+    counts = stats.profile.per_tag().filter(
+        pl.col("web_id").is_in(run.ids) & ~pl.col("web_id").is_in(list(missing))
+    )
+    try:
+        remember_densities(densities, observed_densities(counts, run.start, run.end, run.ingested_at), known)
+    except LakeError as err:
+        context.log.warning(f"{run.label}: tag densities not stored for the next run: {err}")
 
 
 def report_unknown_tags(context: dg.AssetExecutionContext, run: Run, missing: dict[str, object]) -> None:
