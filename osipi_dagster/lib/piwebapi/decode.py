@@ -1,4 +1,5 @@
-"""Decoding PI Web API JSON (already parsed by orjson) into typed polars frames in the documented schemas.
+"""Decoding PI Web API JSON (parsed by orjson, or by msgspec into typed.py's Structs) into typed polars frames in
+the documented schemas.
 
 The hot path builds columns, not rows: one C-level pass per column over the parsed values, vectorised timestamp
 parsing in polars, and a per-value Python loop only for streams whose values are not all numbers (digital, string).
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import chain, compress, count
-from operator import itemgetter, methodcaller, not_
+from operator import attrgetter, itemgetter, methodcaller, not_
 from typing import Any
 
+import msgspec
 import numpy as np
 import polars as pl
 
@@ -21,6 +23,7 @@ from osipi_dagster.lib.piwebapi.schema import (
     UTC_US,
     VALUES_SCHEMA,
 )
+from osipi_dagster.lib.piwebapi.typed import StreamSetValues, TimedValue
 
 # SYSTEM digital state codes live in 193..320 (reserved for AVEVA); used only when a server omits IsSystem.
 SYSTEM_CODES = range(193, 321)
@@ -38,6 +41,12 @@ _GET_QUEST = methodcaller("get", "Questionable", False)
 _GET_SUBST = methodcaller("get", "Substituted", False)
 _GET_ANNOTATED = methodcaller("get", "Annotated", False)
 _HAS_ERRORS = methodcaller("get", "Errors")
+_A_TS = attrgetter("Timestamp")
+_A_VALUE = attrgetter("Value")
+_A_GOOD = attrgetter("Good")
+_A_QUEST = attrgetter("Questionable")
+_A_SUBST = attrgetter("Substituted")
+_A_ANNOTATED = attrgetter("Annotated")
 
 
 class StreamChunk:
@@ -298,10 +307,30 @@ def _bool_series(column: list[Any], default: bool) -> pl.Series:
     return pl.Series(_flags(column, default), dtype=pl.Boolean)
 
 
+def _typed_columns(items: list[TimedValue]) -> _Columns:
+    """Columns of typed.py's TimedValues: every field is present and checked (flags are real booleans, no Errors)."""
+    out = _Columns()
+    out.ts = list(map(_A_TS, items))
+    out.good = pl.Series(list(map(_A_GOOD, items)), dtype=pl.Boolean)
+    out.quest = pl.Series(list(map(_A_QUEST, items)), dtype=pl.Boolean)
+    out.subst = pl.Series(list(map(_A_SUBST, items)), dtype=pl.Boolean)
+    out.annotated = pl.Series(list(map(_A_ANNOTATED, items)), dtype=pl.Boolean)
+    out.num, out.text, out.code, out.system = _split_values(list(map(_A_VALUE, items)))
+    return out
+
+
 def _flat_columns(chunks: list[StreamChunk]) -> _Columns | None:
     """Fast path: one C-level pass per column over every value of every chunk at once. None when a value lacks a
     status flag, is not an object, or carries Errors: the per-chunk path then decodes (or raises) exactly as always."""
+    typed = [type(c.items[0]) is TimedValue for c in chunks]
+    if any(typed) and not all(typed):
+        # Typed and dict values in one call (never from the client): decode all as dicts.
+        for chunk, is_typed in zip(chunks, typed, strict=True):
+            if is_typed:
+                chunk.items = [msgspec.structs.asdict(v) for v in chunk.items]
     items = chunks[0].items if len(chunks) == 1 else list(chain.from_iterable(c.items for c in chunks))
+    if all(typed):
+        return _typed_columns(items)
     out = _Columns()
     try:
         out.ts = list(map(_TS, items))
@@ -452,6 +481,8 @@ def stream_items(body: Any, what: str) -> list[tuple[str, Mapping[str, Any]]]:
 
 def streamset_chunks(body: Mapping[str, Any], what: str) -> list[StreamChunk]:
     """Stream-set recorded/interpolated/plot body (or a channel message) → chunks, raising on per-stream Errors."""
+    if isinstance(body, StreamSetValues):  # typed.parse_streamset: shape and Errors already checked
+        return [StreamChunk(s.WebId, s.Items, s.UnitsAbbreviation) for s in body.Items]
     chunks = []
     for web_id, item in stream_items(body, what):
         values = item.get("Items")
