@@ -1,8 +1,8 @@
 """One connection stack per PI Web API, shared by REST (httpx) and WebSocket channels (websockets).
 
 `Connection.build(config)` makes the TLS context (one builder for both transports, so REST and channels trust the
-same certificates), the auth flow (one object: an OIDC token cache is shared, and its token requests use the same
-TLS context) and the retry policy (lib/retry.py) with the client's numbers.
+same certificates; for an http:// server only when first needed), the auth flow (one object: an OIDC token cache is
+shared, and its token requests use the same TLS context) and the retry policy (lib/retry.py) with the client's numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import httpx
 
@@ -48,16 +49,31 @@ class Connection:
     """What every request to one PI Web API shares: its config, TLS context, auth flow and retry policy."""
 
     config: ClientConfig
-    ssl: ssl.SSLContext
     auth: httpx.Auth
     retry: RetryPolicy
 
+    @cached_property
+    def ssl(self) -> ssl.SSLContext:
+        """The TLS context, built on first use (loading the CAs costs ~20 ms of CPU a client)."""
+        return ssl_context(self.config)
+
+    @property
+    def is_tls(self) -> bool:
+        return self.config.base_url.startswith("https://")
+
     @classmethod
     def build(cls, config: ClientConfig, *, sleep: Callable[[float], object] = time.sleep) -> Connection:
-        context = ssl_context(config)
         timeout = timeout_of(config)
-        auth = build_auth(config.auth, token_client=lambda: httpx.Client(verify=context, timeout=timeout))
-        return cls(config, context, auth, retry_policy(config, sleep=sleep))
+        built: list[Connection] = []
+        # The OIDC token endpoint may be https:// even when the server is not: its client asks for the context.
+        auth = build_auth(
+            config.auth, token_client=lambda: httpx.Client(verify=built[0].ssl, timeout=timeout)
+        )
+        connection = cls(config, auth, retry_policy(config, sleep=sleep))
+        built.append(connection)
+        if connection.is_tls:
+            connection.ssl  # noqa: B018 - an https:// server's context now: a bad CA bundle fails at construction
+        return connection
 
 
 def timeout_of(config: ClientConfig) -> httpx.Timeout:

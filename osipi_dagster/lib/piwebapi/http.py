@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import httpx
 import orjson
@@ -148,6 +149,25 @@ class _Retryable(Exception):
         self.connection = connection
 
 
+class LazyTransport(httpx.BaseTransport):
+    """A transport built on its first request (with its TLS context), closed with the client if it was built."""
+
+    def __init__(self, build: Callable[[], httpx.BaseTransport]) -> None:
+        self._build = build
+        self._transport: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._transport is None:
+                self._transport = self._build()
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
 class HTTPSession:
     """A pooled, authenticated httpx.Client on a `Connection`, plus the breaker and a bounded thread pool.
 
@@ -162,17 +182,28 @@ class HTTPSession:
         self.stats = ClientStats()
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_cooldown_s)
         self._base_path = urlsplit(config.base_url).path.rstrip("/")
+        # One keep-alive connection per worker thread, plus headroom for the caller's own thread.
+        limits = httpx.Limits(
+            max_connections=config.max_concurrency + 2,
+            max_keepalive_connections=config.max_concurrency + 2,
+            keepalive_expiry=60.0,
+        )
+        # A plain-http server (and no proxy from the environment): its requests need no TLS context, so it is built
+        # only if an https:// URL (an absolute link) is ever requested, by the transport mounted for those.
+        lazy_tls = not self.connection.is_tls and not getproxies()
         self.client = httpx.Client(
             base_url=config.base_url + "/",
             auth=self.auth,
-            verify=self.connection.ssl,
+            verify=False if lazy_tls else self.connection.ssl,
+            mounts={
+                "https://": LazyTransport(
+                    lambda: httpx.HTTPTransport(verify=self.connection.ssl, limits=limits)
+                )
+            }
+            if lazy_tls
+            else None,
             timeout=timeout_of(config),
-            # One keep-alive connection per worker thread, plus headroom for the caller's own thread.
-            limits=httpx.Limits(
-                max_connections=config.max_concurrency + 2,
-                max_keepalive_connections=config.max_concurrency + 2,
-                keepalive_expiry=60.0,
-            ),
+            limits=limits,
             headers={"Accept": "application/json", "User-Agent": config.user_agent},
             follow_redirects=False,
         )
