@@ -9,7 +9,7 @@ emulator (GET /metrics), not by the client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,7 @@ from osipi_dagster.lib.lake import DeltaTableRef, Lake
 from osipi_dagster.lib.landing.densities import (
     DENSITIES_SCHEMA,
     DENSITIES_TABLE,
+    changed,
     observed_densities,
     remember_densities,
     stored_densities,
@@ -132,3 +133,16 @@ def test_new_tag_without_a_stored_density_is_probed(
     # 59 tags in the calls their densities need; the new one: a probe hour, its continuation, then its 23 hours.
     assert calls <= 2 + 2 * 4, calls
     assert stored_densities(table, [ids[DENSE]]) == {ids[DENSE]: pytest.approx(truth[ids[DENSE]])}
+
+
+def test_only_new_or_really_changed_densities_are_rewritten() -> None:
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    counts = pl.DataFrame(
+        {"web_id": ["new", "steady", "noisy", "doubled", "stopped"], "rows": [5, 7500, 9, 200, 0]}
+    )
+    observed = observed_densities(counts, at, at + timedelta(hours=1), at)
+    known = {"steady": 7400 / 3600, "noisy": 5 / 3600, "doubled": 100 / 3600, "stopped": 7500 / 3600}
+    # noisy: 5 -> 9 values in an hour is +80 % but within counting noise; steady: 1.4 %.
+    assert changed(observed, known)["web_id"].to_list() == ["new", "doubled", "stopped"]
+    with pytest.raises(ValueError, match="positive length"):
+        observed_densities(counts, at, at, at)

@@ -26,8 +26,9 @@ DENSITIES_SCHEMA = pl.Schema(
         "observed_at": UTC_US,  # when the run that observed it started
     }
 )
-# A stored density is rewritten when the new observation differs by more than this share (or when it is new):
-# runs on steady tags write nothing.
+# A stored density is rewritten when it is new, or when the new observation differs by more than this share and by
+# more than counting noise (3 standard deviations of a Poisson count over the observed window): runs on steady
+# tags, and hourly runs of sparse tags whose counts merely fluctuate, write nothing.
 CHANGE = 0.25
 
 
@@ -63,13 +64,15 @@ def observed_densities(
 
 def changed(observed: pl.DataFrame, known: Mapping[str, float]) -> pl.DataFrame:
     """The rows of `observed` worth writing: tags without a stored density (values per second in `known`), or
-    whose density moved by more than CHANGE."""
+    whose density moved by more than CHANGE and by more than counting noise."""
     before = pl.DataFrame(
         {"web_id": list(known), "_before": [v * 3600.0 for v in known.values()]},
         schema={"web_id": pl.Utf8, "_before": pl.Float64},
     )
-    now, was = pl.col("values_per_hour"), pl.col("_before")
-    moved = (now - was).abs() > CHANGE * pl.max_horizontal(now, was)
+    now, was, hours = pl.col("values_per_hour"), pl.col("_before"), pl.col("observed_hours")
+    top = pl.max_horizontal(now, was)
+    noise = 3 * (top * hours).sqrt() + 1  # in values over the observed window
+    moved = ((now - was).abs() > CHANGE * top) & ((now - was).abs() * hours > noise)
     return (
         observed.join(before, on="web_id", how="left", maintain_order="left")
         .filter(was.is_null() | moved)
