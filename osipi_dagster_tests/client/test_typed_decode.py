@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient
-from osipi_dagster.lib.piwebapi.decode import decode_streamset
+from osipi_dagster.lib.piwebapi.decode import decode_streamset, streamset_chunks, values_frame
 from osipi_dagster.lib.piwebapi.errors import ResponseError
 from osipi_dagster.lib.piwebapi.pitime import to_pi
 from osipi_dagster.lib.piwebapi.reads import SET_FIELDS
@@ -114,3 +114,19 @@ def test_not_json_raises_orjson_error() -> None:
     assert parse_streamset(b"") is None
     with pytest.raises(orjson.JSONDecodeError):
         parse_streamset(b"<html>proxy error</html>")
+
+
+def test_typed_and_dict_chunks_in_one_frame() -> None:
+    raw = orjson.dumps(
+        {
+            "Items": [
+                {"WebId": "W1", "Items": [_value(), _value()]},
+                {"WebId": "W2", "Items": [_value(Value=3.5)]},
+            ]
+        }
+    )
+    typed = streamset_chunks(parse_streamset(raw), "recorded values")
+    plain = streamset_chunks(orjson.loads(raw), "recorded values")
+    expected = values_frame(plain)
+    assert values_frame([typed[0], plain[1]]).equals(expected)
+    assert expected["ordinal"].to_list() == [0, 1, 0] and expected["value"].to_list() == [1.0, 1.0, 3.5]
