@@ -185,6 +185,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--save", type=Path, default=None, help="write the raw bodies here")
     ap.add_argument("--bodies", type=Path, default=None, help="time bodies saved earlier with --save instead")
+    ap.add_argument("--only", action="store_true", help="time only the orjson path and the adopted one")
     args = ap.parse_args()
     if args.bodies:
         bodies = [p.read_bytes() for p in sorted(args.bodies.glob("streamset_recorded_*.json"))]
@@ -214,6 +215,9 @@ def main() -> None:
             print(f"  {name}: frames identical to the orjson path's: {same}")
     else:
         print("  msgspec not importable: only the orjson path is timed")
+    if args.only:
+        paths = {k: v for k, v in paths.items() if k.startswith(("orjson", "adopted"))}
+        parse_only = {"orjson.loads": orjson.loads}
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
     parse = best_of(parse_only, bodies, args.repeat)
     full = best_of(paths, bodies, args.repeat)
