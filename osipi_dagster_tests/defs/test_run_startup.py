@@ -1,7 +1,9 @@
-"""The lake's storage configs are dagster-deltalake's fields, declared locally so a run's start-up skips its imports."""
+"""A run's fixed cost: the lake's storage configs are dagster-deltalake's fields declared locally (its import pulls
+pandas), and neither the run path's imports nor its lake calls (upsert, table stats, table schema) import pandas."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import dagster_deltalake
@@ -66,10 +68,29 @@ def test_run_config_selects_a_provider_by_key() -> None:
     assert result.output_for_node("options") == {"bucket": "bucket"}
 
 
-def test_importing_the_run_path_does_not_import_pandas() -> None:
-    code = (
-        "import sys; import osipi_dagster.defs.pi.timeseries, osipi_dagster.defs.pi.catalogue; "
-        "print(sorted(m for m in ('pandas', 'dagster_deltalake') if m in sys.modules))"
+def loaded_after(code: str) -> list[str]:
+    """Which of pandas and dagster_deltalake a fresh interpreter holds after running `code`."""
+    probe = (
+        f"{code}\nimport sys\nprint(','.join(m for m in ('pandas', 'dagster_deltalake') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    return [m for m in last.split(",") if m]
+
+
+def test_importing_the_run_path_does_not_import_pandas() -> None:
+    assert loaded_after("import osipi_dagster.defs.pi.timeseries, osipi_dagster.defs.pi.catalogue") == []
+
+
+def test_the_run_path_lake_calls_do_not_import_pandas(tmp_path: Path) -> None:
+    code = f"""
+import polars as pl
+from osipi_dagster.defs.pi.reporting import table_schema, total_rows
+from osipi_dagster.lib.lake import Lake
+ref = Lake(root_uri={str(tmp_path)!r}).table("t")
+ref.upsert(pl.DataFrame({{"k": [1, 2], "v": ["a", "b"]}}), key=["k"])
+ref.upsert(pl.DataFrame({{"k": [2, 3], "v": ["B", "c"]}}), key=["k"])
+assert total_rows(ref, -1) == 3, total_rows(ref, -1)
+assert dict(table_schema(ref)) == {{"k": pl.Int64, "v": pl.String}}, table_schema(ref)
+"""
+    assert loaded_after(code) == []

@@ -49,8 +49,9 @@ def vacuum(
 
 
 def table_stats(table: DeltaTable) -> dict[str, Any]:
-    # pa.table() consumes arro3 via __arrow_c_stream__; treating it as a pyarrow object is the pitfall in NOTES §3.3.
-    actions = pa.table(table.get_add_actions(flatten=True))
+    # Read arro3 through __arrow_c_stream__ (treating it as a pyarrow object is the pitfall in NOTES §3.3); not by
+    # pa.table(), which first asks whether it is a pandas DataFrame and so imports pandas (~0.2 s of CPU a process).
+    actions = pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()
     records = actions.column("num_records") if "num_records" in actions.column_names else None
     rows_known = records is not None and records.null_count == 0
     return {

@@ -219,7 +219,8 @@ class DeltaTableRef:
         dupes = int(frame.select(key).is_duplicated().sum())
         if dupes:
             raise LakeError(f"upsert into {self.uri}: {dupes} rows share a key {key}; deduplicate first")
-        source = pa.table(frame.to_arrow())
+        # Already a pyarrow Table: pa.table() of it would only import pandas (~0.2 s of CPU a process).
+        source = frame.to_arrow()
 
         def attempt() -> WriteResult:
             if not self.exists():
