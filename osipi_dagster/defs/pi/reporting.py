@@ -11,9 +11,9 @@ from datetime import datetime
 
 import dagster as dg
 import polars as pl
-import pyarrow as pa
 
 from osipi_dagster.lib.lake import DeltaTableRef, WriteResult
+from osipi_dagster.lib.lake.frames import to_polars_schema
 from osipi_dagster.lib.landing import LandingError
 
 PREVIEW_ROWS = 5
@@ -26,9 +26,7 @@ def column_schema(schema: pl.Schema) -> dg.TableSchema:
 def table_schema(ref: DeltaTableRef) -> pl.Schema:
     """The Delta table's actual schema (as polars types), read from its log after the write: what the schema-drift
     checks compare, so a column added by schema evolution or by another writer shows up."""
-    # An empty table from no batches: Schema.empty_table() would import pandas (~0.2 s of CPU a run).
-    empty = pa.Table.from_batches([], schema=ref.schema())
-    return pl.Schema(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
+    return to_polars_schema(ref.schema())
 
 
 def markdown_preview(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:

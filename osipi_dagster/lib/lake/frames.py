@@ -70,7 +70,8 @@ def _from_arrow(data: pa.Table | pa.RecordBatch) -> pl.DataFrame:
 
 def to_polars_schema(schema: SchemaLike) -> pl.Schema:
     if isinstance(schema, pa.Schema):
-        return _from_arrow(schema.empty_table()).schema
+        # From no batches: Schema.empty_table() would import pandas (~0.2 s of CPU a process).
+        return _from_arrow(pa.Table.from_batches([], schema=schema)).schema
     return pl.Schema(schema)
 
 

@@ -23,7 +23,16 @@ from osipi_dagster.lib.retry import RetryPolicy
 
 from . import maintenance, scd2
 from .errors import LakeConflictError, LakeError, TableNotFoundError, WindowError
-from .frames import ChunkStream, DataInput, Prepare, SchemaLike, check_compatible, is_replayable, iter_frames
+from .frames import (
+    ChunkStream,
+    DataInput,
+    Prepare,
+    SchemaLike,
+    check_compatible,
+    is_replayable,
+    iter_frames,
+    to_polars_schema,
+)
 from .predicates import (
     ExtraPredicate,
     date_range_predicate,
@@ -402,8 +411,7 @@ class DeltaTableRef:
                 raise LakeError(
                     f"Cannot create Delta table {self.uri} from empty input: pass schema= so the table can be created"
                 )
-            empty = pl.DataFrame(schema=pl.from_arrow(self.schema().empty_table()).schema)  # type: ignore[union-attr]
-            stream = ChunkStream(iter([]), prepare=prepare, schema=empty.schema)
+            stream = ChunkStream(iter([]), prepare=prepare, schema=to_polars_schema(self.schema()))
         if exists:
             self._check_schema(stream.schema)  # type: ignore[arg-type]
         write_id = uuid.uuid4().hex
