@@ -57,7 +57,14 @@ SENSORS = {"runs": "pi_stream_landing_sensor", "lander": "pi_stream_report_senso
 STREAM_KEY = ("pi", "pi_timeseries_stream")
 TICK = os.sysconf("SC_CLK_TCK")
 # How the daemon's processes are told apart in their command lines.
-PROCESS_KINDS = ("dagster-daemon run", "dagster-webserver", "api grpc", "multiprocessing.spawn", "tail -F")
+PROCESS_KINDS = (
+    "dagster-daemon run",
+    "dagster-webserver",
+    "code-server start",
+    "api grpc",
+    "multiprocessing.spawn",
+    "tail -F",
+)
 # Delta commit metrics naming the files a commit wrote and removed (merge, write, optimize).
 FILES_ADDED = ("num_target_files_added", "num_added_files", "numFilesAdded")
 FILES_REMOVED = ("num_target_files_removed", "num_removed_files", "numFilesRemoved")
@@ -217,7 +224,56 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_webserver(work: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_code_server(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    """The definitions served by one long-lived `dagster code-server start` on loopback, as deployed (the image's
+    command in deploy/Dockerfile, the Helm chart's user deployment), and a workspace file pointing at it.
+
+    The daemon and the UI connect to this server. With the repository's `workspace.yaml` (`python_module`, what
+    `dagster dev` uses) each would spawn its own, and the daemon replaces its code server every 60 s
+    (`RELOAD_WORKSPACE_INTERVAL` in dagster/_daemon/controller.py), importing the definitions again each time."""
+    port = free_port()
+    log = open(work / "code_server.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
+    proc = subprocess.Popen(
+        [
+            str(BIN / "dagster"),
+            "code-server",
+            "start",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "osipi_dagster.definitions",
+            "-a",
+            "defs",
+            "--location-name",
+            "osipi_dagster",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    workspace = work / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+        f"      port: {port}\n      location_name: osipi_dagster\n"
+    )
+    check = [str(BIN / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)]
+
+    def serving() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"the code server exited with {proc.returncode}: see {work / 'code_server.log'}"
+            )
+        return subprocess.run(check, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
+
+    wait_for(serving, 300, "the code server to serve")
+    return proc, workspace
+
+
+def start_webserver(work: Path, env: dict[str, str], workspace: Path) -> subprocess.Popen[bytes]:
     """The Dagster UI on loopback, as deployed next to the daemon (its CPU counts as Dagster's)."""
     log = open(work / "webserver.log", "wb")  # noqa: SIM115 - kept open for the webserver's lifetime
     return subprocess.Popen(
@@ -228,7 +284,7 @@ def start_webserver(work: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
             "-p",
             str(free_port()),
             "-w",
-            str(ROOT / "workspace.yaml"),
+            str(workspace),
         ],
         cwd=ROOT,
         env=env,
@@ -238,11 +294,11 @@ def start_webserver(work: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def start_dagster(work: Path, env: dict[str, str], sensor: str) -> subprocess.Popen[bytes]:
-    home = Path(env["DAGSTER_HOME"])
-    home.mkdir(parents=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    workspace = ["-w", str(ROOT / "workspace.yaml")]
+def start_dagster(
+    work: Path, env: dict[str, str], sensor: str, workspace_file: Path
+) -> subprocess.Popen[bytes]:
+    """The daemon over the code server's workspace, with `sensor` turned on first."""
+    workspace = ["-w", str(workspace_file)]
     # The sensor ships STOPPED; this is the same command an operator runs once per deployment.
     subprocess.run(
         [str(BIN / "dagster"), "sensor", "start", sensor, *workspace], cwd=ROOT, env=env, check=True
@@ -296,6 +352,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     daemon: subprocess.Popen[bytes] | None = None
     webserver: subprocess.Popen[bytes] | None = None
     web_sampler: CpuSampler | None = None
+    code_server: subprocess.Popen[bytes] | None = None
+    code_sampler: CpuSampler | None = None
     lander: subprocess.Popen[bytes] | None = None
     sampler: CpuSampler | None = None
     with start_emulator(*emu_args, timeout=300) as emu:
@@ -325,15 +383,32 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                 )
                 lander = subprocess.Popen([*module, "land", *common, *compact], env=env, cwd=ROOT)
             if kind in SENSORS:
-                daemon = start_dagster(work, env, SENSORS[kind])
+                home.mkdir(parents=True)
+                shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+                if args.managed_code_server:
+                    workspace = ROOT / "workspace.yaml"
+                else:
+                    code_server, workspace = start_code_server(work, env)
+                    code_sampler = CpuSampler(code_server.pid).start()
+                daemon = start_dagster(work, env, SENSORS[kind], workspace)
                 sampler = CpuSampler(daemon.pid).start()
-                webserver = start_webserver(work, env)
+                webserver = start_webserver(work, env, workspace)
                 web_sampler = CpuSampler(webserver.pid).start()
+
+            def other_run_cpu() -> float:
+                """CPU of runs launched meanwhile (run workers: children of the daemon, or of the code server it
+                asks to launch them). With the lander no run lands anything: they are other sensors' and schedules'
+                (freshness checks, the hourly partition), not streaming's, and are left out of Dagster's share."""
+                if kind != "lander":
+                    return 0.0
+                is_run = lambda c: "multiprocessing.spawn" in c  # noqa: E731
+                return sum(smp.total(is_run) for smp in (sampler, code_sampler) if smp is not None)
+
             began = datetime.now(UTC)
             measure_from = began + timedelta(seconds=args.warmup)
             measure_to = measure_from + timedelta(seconds=args.seconds)
             cpu_at_start: float | None = None
-            web_cpu_at_start = 0.0
+            web_cpu_at_start = code_cpu_at_start = 0.0
             files_at_start = (0, 0)
             live_max = 0
             next_look = 0.0
@@ -350,12 +425,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                 if cpu_at_start is None and datetime.now(UTC) >= measure_from:
                     cpu_at_start = sampler.total() if sampler else 0.0
                     web_cpu_at_start = web_sampler.total() if web_sampler else 0.0
+                    code_cpu_at_start = code_sampler.total() if code_sampler else 0.0
                     files_at_start = table_files(stream_table)
-                    other_runs_at_start = (
-                        sampler.total(lambda c: "multiprocessing.spawn" in c)
-                        if sampler and kind == "lander"
-                        else 0.0
-                    )
+                    other_runs_at_start = other_run_cpu()
                     listener_cpu0 = proc_cpu(listener.pid)
                     lander_cpu0 = proc_cpu(lander.pid) if lander else 0.0
                 if cpu_at_start is not None and time.monotonic() >= next_look:
@@ -365,12 +437,10 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             live_max = max(live_max, files_at_end[0])
             cpu_window = (sampler.total() if sampler else 0.0) - (cpu_at_start or 0.0)
             web_cpu = (web_sampler.total() if web_sampler else 0.0) - web_cpu_at_start
-            cpu_window += web_cpu
+            code_cpu = (code_sampler.total() if code_sampler else 0.0) - code_cpu_at_start
+            cpu_window += web_cpu + code_cpu
             # With the lander no run lands anything: runs launched meanwhile are other sensors' (freshness checks).
-            other_runs = (
-                sampler.total(lambda c: "multiprocessing.spawn" in c) if sampler and kind == "lander" else 0.0
-            )
-            other_runs -= other_runs_at_start
+            other_runs = other_run_cpu() - other_runs_at_start
             listener_cpu = proc_cpu(listener.pid) - listener_cpu0
             lander_cpu = (proc_cpu(lander.pid) - lander_cpu0) if lander else 0.0
             listener.send_signal(signal.SIGTERM)
@@ -406,10 +476,10 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait(10)
-            for group in (daemon, webserver):
+            for group in (daemon, webserver, code_server):
                 if group is not None:
                     stop_group(group)
-            for smp in (sampler, web_sampler):
+            for smp in (sampler, web_sampler, code_sampler):
                 if smp is not None:
                     smp.stop()
 
@@ -420,6 +490,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     per_h = 3600 / window
     out: dict[str, Any] = {
         "mode": mode,
+        "code_server": "managed (workspace.yaml)"
+        if args.managed_code_server
+        else "dagster code-server start",
         "tags": len(ids),
         "values_per_s": values.height / window,
         "p50": lat.quantile(0.5),
@@ -438,7 +511,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         "load_before": load_before,
         "load_after": load_average(),
     }
-    print(f"== {mode}: scratch dir {work}")
+    print(f"== {mode}: scratch dir {work}; code server: {out['code_server']}")
     print(f"tags subscribed             {len(ids):,} in {state.get('channels')} channels; value rate ×{rate}")
     print(f"measured window             {window:.0f} s after a {args.warmup:.0f} s warm-up")
     print(f"values landed (window)      {values.height:,} → {values.height / window:,.0f} values/s")
@@ -465,8 +538,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         ]
         out["landing_runs_per_h"] = len(in_window) / window * 3600
         by_kind: dict[str, float] = {}
-        samples = {**sampler.cpu, **(web_sampler.cpu if web_sampler else {})}
-        commands = {**sampler.commands, **(web_sampler.commands if web_sampler else {})}
+        extra = [smp for smp in (web_sampler, code_sampler) if smp is not None]
+        samples = {**sampler.cpu, **{k: v for smp in extra for k, v in smp.cpu.items()}}
+        commands = {**sampler.commands, **{k: v for smp in extra for k, v in smp.commands.items()}}
         for key, cpu in samples.items():
             command = commands.get(key, "")
             name = next((k for k in PROCESS_KINDS if k in command), command[:60])
@@ -494,7 +568,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         runs_note = f"; other jobs' runs ({other_runs:.0f} s) excluded" if other_runs else ""
         print(
             f"Dagster CPU (window)        {cpu_window - other_runs:.0f} s = {out['dagster_cpu']:.1f} % of one core "
-            f"(daemon + webserver + code servers + landing runs{runs_note}; webserver {web_cpu:.0f} s)"
+            f"(daemon + webserver + code server + landing runs{runs_note}; webserver {web_cpu:.0f} s, "
+            f"code server {code_cpu:.0f} s)"
         )
         print(f"Dagster CPU by process (s)  { ({k: round(v, 1) for k, v in by_kind.items()}) }")
     print(
@@ -528,6 +603,12 @@ def main() -> None:
         help="lander --compact-interval (default: the lander's)",
     )
     p.add_argument("--json", default="", help="also write the figures of every mode to this JSON file")
+    p.add_argument(
+        "--managed-code-server",
+        action="store_true",
+        help="the repository's workspace.yaml (the daemon and the UI spawn their own code servers, as `dagster dev`) "
+        "instead of one long-lived `dagster code-server start`, as deployed",
+    )
     p.add_argument("--batch-s", type=float, default=2.0, help="direct mode: land every this many seconds")
     p.add_argument("--segment-age", type=float, default=0.5)
     p.add_argument(
