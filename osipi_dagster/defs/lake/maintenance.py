@@ -8,6 +8,7 @@ from pydantic import Field
 
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.defs.pi.names import asset_key
+from osipi_dagster.lib.landing.densities import DENSITIES_TABLE
 from osipi_dagster.lib.landing.tables import TABLES, TIMESERIES_TABLE
 
 # table -> z-order columns. Time series are read per tag and time range, so clustering on (web_id, timestamp) lets
@@ -15,6 +16,7 @@ from osipi_dagster.lib.landing.tables import TABLES, TIMESERIES_TABLE
 MAINTAINED_TABLES: dict[str, list[str]] = {
     TIMESERIES_TABLE: ["web_id", "timestamp"],
     **{table: [] for table in TABLES if table != TIMESERIES_TABLE},
+    DENSITIES_TABLE: [],  # the read plan's tag densities: small, rewritten when densities change; not an asset
 }
 # A week of time travel: a rerun or a reader that started before the vacuum still finds its files.
 RETENTION_HOURS = 168
@@ -59,9 +61,10 @@ def maintain_lake_tables(
         }
         summary[table] = figures
         context.log.info(f"{table}: {figures}")
-        context.log_event(
-            dg.AssetObservation(asset_key=asset_key(table), metadata={"maintenance": "weekly", **figures})
-        )
+        if table in TABLES:
+            context.log_event(
+                dg.AssetObservation(asset_key=asset_key(table), metadata={"maintenance": "weekly", **figures})
+            )
     return summary
 
 
