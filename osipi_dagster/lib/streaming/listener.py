@@ -188,6 +188,9 @@ class ChannelListener:
         self.stats = ListenerStats(
             started_at=prior.get("started_at"), channels=len(self.channels), streams=len(ids)
         )
+        # First ever start: each channel's streams are covered from its own first connect, so the spool is gap-free
+        # for every stream from the latest of those instants (a restart keeps the original start).
+        self._first_start = self.stats.started_at is None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -332,7 +335,10 @@ class ChannelListener:
                     floor = self._server_now()
                     self.spool.append(pl.DataFrame(schema=SPOOL_SCHEMA), covered=(fresh, floor))
                     with self._lock:
-                        self.stats.started_at = self.stats.started_at or floor.isoformat()
+                        if self._first_start:
+                            earlier = self.stats.started_at
+                            if earlier is None or datetime.fromisoformat(earlier) < floor:
+                                self.stats.started_at = floor.isoformat()
                 with stream.open() as ws:
                     self._count(connects=1)
                     offset_us = self._catch_up(ids, tags, fresh)
