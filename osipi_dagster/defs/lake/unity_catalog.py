@@ -17,6 +17,10 @@ from osipi_dagster.defs.env import env_vars
 from osipi_dagster.defs.lake.maintenance import MAINTAINED_TABLES
 from osipi_dagster.defs.lake.resources import LakeResource
 from osipi_dagster.lib.lake.unity_catalog import RegisterResult, UCTarget, register_lake_tables
+from osipi_dagster.lib.landing.tables import TABLES
+
+# The PI tables (the assets' tables, in the maintenance job's order); the read plan's pi_read_densities is internal.
+REGISTERED_TABLES = [t for t in MAINTAINED_TABLES if t in TABLES]
 
 
 class UnityCatalogResource(dg.ConfigurableResource):
@@ -50,7 +54,7 @@ class UnityCatalogResource(dg.ConfigurableResource):
 
 
 class RegisterConfig(dg.Config):
-    tables: list[str] = Field(default_factory=lambda: list(MAINTAINED_TABLES))
+    tables: list[str] = Field(default_factory=lambda: list(REGISTERED_TABLES))
 
 
 @dg.op(
@@ -64,9 +68,9 @@ def register_unity_catalog_tables(
     unity_catalog: UnityCatalogResource,
 ) -> list[dict[str, object]]:
     the_lake = lake.get_lake()
-    unknown = sorted(set(config.tables) - set(MAINTAINED_TABLES))
+    unknown = sorted(set(config.tables) - set(REGISTERED_TABLES))
     if unknown:
-        raise dg.Failure(f"Unknown tables {unknown}: choose from {sorted(MAINTAINED_TABLES)}.")
+        raise dg.Failure(f"Unknown tables {unknown}: choose from {sorted(REGISTERED_TABLES)}.")
     present = {t: the_lake.table(t).uri for t in config.tables if the_lake.table(t).exists()}
     for missing in sorted(set(config.tables) - set(present)):
         context.log.info(f"{missing}: no Delta table yet, not registered")
