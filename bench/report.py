@@ -41,11 +41,22 @@ def _lat(fig: dict[str, Any]) -> str:
     return f"{fig['latency_ms']} ms" if fig["latency_ms"] else "none"
 
 
-def _find(figs: list[dict[str, Any]], scenario: str, label: str, latency: int) -> dict[str, Any] | None:
-    for f in figs:
-        if f["scenario"] == scenario and f["label"] == label and f["latency_ms"] == latency:
-            return f
-    return None
+REFERENCE_SCENARIOS = ("ceiling", "tagreader", "naive")
+
+
+def _references(figs: list[dict[str, Any]], fig: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The reference figures measured in the same step as `fig` (they follow it in the results): scenario → figure.
+
+    A window can be measured by two steps (the backfill and the issue 17 shapes both run 30,000 tags × 1 h with
+    20 ms): each end-to-end figure is compared with its own run's references, never with the other step's."""
+    at = next(i for i, f in enumerate(figs) if f is fig)
+    refs: dict[str, dict[str, Any]] = {}
+    for f in figs[at + 1 :]:
+        if f["scenario"] not in REFERENCE_SCENARIOS:
+            break
+        if f["label"] == fig["label"] and f["latency_ms"] == fig["latency_ms"]:
+            refs.setdefault(f["scenario"], f)
+    return refs
 
 
 def render(results: dict[str, Any], plot_rel: str | None) -> str:
@@ -111,8 +122,7 @@ def render(results: dict[str, Any], plot_rel: str | None) -> str:
         )
         out.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for f in series:
-            c = _find(figs, "ceiling", f["label"], f["latency_ms"])
-            n = _find(figs, "naive", f["label"], f["latency_ms"])
+            c, n = (_references(figs, f).get(k) for k in ("ceiling", "naive"))
             wall = _med(f, "wall_s")
             vs_c = f"{wall / _med(c, 'wall_s'):.2f}×" if c else "–"
             vs_n = f"{_med(n, 'wall_s') / wall:.1f}×" if n else "–"
@@ -131,12 +141,7 @@ def render(results: dict[str, Any], plot_rel: str | None) -> str:
                 "below is measured with VmHWM."
             )
             out.append("")
-        labels = {(f["label"], f["latency_ms"]) for f in series}
-        refs = [
-            f
-            for f in figs
-            if f["scenario"] in ("ceiling", "naive") and (f["label"], f["latency_ms"]) in labels
-        ]
+        refs = [r for f in series for k, r in _references(figs, f).items() if k in ("ceiling", "naive")]
         if refs:
             out.append("Reference strategies for the same windows:")
             out.append("")
@@ -213,7 +218,8 @@ def _ratio(num: dict[str, Any] | None, den: dict[str, Any] | None, key: str = "w
 
 def shape_row(figs: list[dict[str, Any]], shape: dict[str, Any]) -> dict[str, Any]:
     """One workload of issue 17: osipi-dagster end to end and its references (tagreader, ceiling, naive)."""
-    refs = {s: _find(figs, s, shape["label"], shape["latency_ms"]) for s in ("tagreader", "ceiling", "naive")}
+    found = _references(figs, shape)
+    refs = {s: found.get(s) for s in ("tagreader", "ceiling", "naive")}
     return {"ours": shape, **refs}
 
 
@@ -313,7 +319,7 @@ def plot(results: dict[str, Any], png: Path) -> bool:
                                    (width, "naive", "naive, per tag (sampled)")):  # fmt: skip
         ys = []
         for f in series:
-            g = f if scenario == "backfill" else _find(figs, scenario, f["label"], f["latency_ms"])
+            g = f if scenario == "backfill" else _references(figs, f).get(scenario)
             ys.append(_med(g, "values_per_s") if g else 0.0)
         ax1.bar([x + offset for x in xs], ys, width, label=name)
     ax1.set_xticks(list(xs), labels, fontsize=7)

@@ -36,3 +36,16 @@ def test_shapes_table_has_ratios_counts_and_every_command() -> None:
     for f in figs[:4]:
         assert any(f"`{f['command']}`" in line for line in lines)
     assert report.render_shapes([f for f in figs if f["scenario"] != "shape"]) == []
+
+
+def test_each_run_is_compared_with_its_own_steps_references() -> None:
+    """The backfill and the shapes both measure a window (30,000 × 1 h with 20 ms): each end-to-end figure takes
+    the ceiling and naive measured right after it, not the first ones with the same label."""
+    backfill = [fig("backfill", 8.0, 10, 6.0), fig("ceiling", 4.0, 10, 0.4), fig("naive", 800.0, 10, 9.0)]
+    shapes = [fig("shape", 9.0, 10, 6.5), fig("ceiling", 3.0, 10, 0.5), fig("naive", 900.0, 10, 9.5)]
+    figs = [*backfill, fig("memory", 1.0, 10, 1.0), *shapes]
+    [row] = [line for line in report.render_shapes(figs) if line.startswith("| 60 tags × 24 h |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:9] == ["9.00", "–", "3.00", "900.00", "–", "3.00×", "100.00×"]
+    assert report._references(figs, figs[0]) == {"ceiling": backfill[1], "naive": backfill[2]}
+    assert report._references(figs, figs[3]) == {}  # a figure without references of its own
