@@ -5,7 +5,7 @@ the same run (best of N), so machine load affects every path alike.
 
     .venv/bin/python bench/bench_decode.py [--tags 2000] [--calls 4] [--repeat 5] [--save DIR | --bodies DIR]
 
-msgspec is optional (not a dependency): the msgspec paths are skipped when it is not importable.
+msgspec is a dependency (the client parses stream-set bodies with it: lib/piwebapi/typed.py); `--cpu` times process CPU instead of wall time.
 """
 
 from __future__ import annotations
