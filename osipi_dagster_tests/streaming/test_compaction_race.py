@@ -154,6 +154,16 @@ def land_stream(tmp_path: Path, pi: dict[str, pl.DataFrame], lander: Lander, spo
     return read(lander.lake.table(lander.table))
 
 
+def streamed_table(tmp_path: Path, pi: dict[str, pl.DataFrame]) -> tuple[DeltaTableRef, pl.DataFrame]:
+    """The stream table after the lander (compaction off) landed the streamed slices: its ref and the rows."""
+    lake = Lake(str(tmp_path / "lake"))
+    with (
+        Spool(tmp_path / "spool", max_segment_age_s=3600) as spool,
+        Lander(lake, SpoolReader(tmp_path / "spool"), compact_interval_s=0) as lander,
+    ):
+        return lake.table("pi_timeseries"), land_stream(tmp_path, pi, lander, spool)
+
+
 def test_replace_commits_between_compaction_snapshot_and_commit(
     tmp_path: Path, pi: dict[str, pl.DataFrame]
 ) -> None:
@@ -190,13 +200,7 @@ def test_replace_commits_between_compaction_snapshot_and_commit(
 
 
 def test_compaction_commits_while_the_replace_writes(tmp_path: Path, pi: dict[str, pl.DataFrame]) -> None:
-    lake = Lake(str(tmp_path / "lake"))
-    ref = lake.table("pi_timeseries")
-    with (
-        Spool(tmp_path / "spool", max_segment_age_s=3600) as spool,
-        Lander(lake, SpoolReader(tmp_path / "spool"), compact_interval_s=0) as lander,
-    ):
-        streamed = land_stream(tmp_path, pi, lander, spool)
+    ref, streamed = streamed_table(tmp_path, pi)
     before = DeltaTable(ref.uri).version()
     replace_run = HourlyReplace(ref, pi)
     # (b) The lander's compaction (its own process) commits after the replace opened the table.
@@ -214,13 +218,7 @@ def test_single_use_replace_losing_the_race_fails_clearly(
 ) -> None:
     """A replace whose input cannot be replayed fails with a clear error and commits nothing (Dagster retries the
     run); the asset passes a factory, which the writer retries itself (above)."""
-    lake = Lake(str(tmp_path / "lake"))
-    ref = lake.table("pi_timeseries")
-    with (
-        Spool(tmp_path / "spool", max_segment_age_s=3600) as spool,
-        Lander(lake, SpoolReader(tmp_path / "spool"), compact_interval_s=0) as lander,
-    ):
-        streamed = land_stream(tmp_path, pi, lander, spool)
+    ref, streamed = streamed_table(tmp_path, pi)
     replace_run = HourlyReplace(ref, pi)
     replace_run.during_write = [sys.executable, "-c", COMPACT, ref.uri, DAY.isoformat()]
     with pytest.raises(LakeConflictError, match=r"lost a commit race.*single-use iterator"):
