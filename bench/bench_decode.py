@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mock_pi.process import start_emulator  # noqa: E402
-from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient  # noqa: E402
+from osipi_dagster.lib.piwebapi import (  # noqa: E402
+    ClientConfig,
+    PIWebAPIClient,
+    typed,
+)
 from osipi_dagster.lib.piwebapi import decode as dec  # noqa: E402
 from osipi_dagster.lib.piwebapi.pitime import to_pi  # noqa: E402
 from osipi_dagster.lib.piwebapi.reads import SET_FIELDS  # noqa: E402
@@ -94,9 +98,7 @@ def today(body: bytes) -> pl.DataFrame:
 
 def adopted(body: bytes) -> pl.DataFrame:
     """What the client does since issue 17 (typed.py, with its checks and fallback)."""
-    from osipi_dagster.lib.piwebapi.typed import parse_streamset
-
-    return dec.decode_streamset(parse_streamset(body), "recorded values")
+    return dec.decode_streamset(typed.parse_streamset(body), "recorded values")
 
 
 def msgspec_untyped(body: bytes) -> pl.DataFrame:
@@ -125,27 +127,8 @@ if msgspec is not None:
 
     _typed = msgspec.json.Decoder(StreamSet)
 
-    class TimedValueNoGC(msgspec.Struct, gc=False):
-        """No GC tracking (a JSON value cannot form a reference cycle), strict booleans for the flags."""
-
-        Timestamp: str
-        Value: Any = None
-        Good: bool = True
-        Questionable: bool = False
-        Substituted: bool = False
-        Annotated: bool = False
-        Errors: Any = None
-
-    class StreamItemsNoGC(msgspec.Struct, gc=False):
-        WebId: str
-        Items: list[TimedValueNoGC] = []  # noqa: RUF012 - msgspec copies defaults
-        UnitsAbbreviation: str | None = None
-        Errors: Any = None
-
-    class StreamSetNoGC(msgspec.Struct, gc=False):
-        Items: list[StreamItemsNoGC] = []  # noqa: RUF012 - msgspec copies defaults
-
-    _typed_nogc = msgspec.json.Decoder(StreamSetNoGC)
+    # The adopted Structs (no GC tracking, strict booleans), without the adopted path's checks and fallback.
+    _typed_nogc = msgspec.json.Decoder(typed.StreamSetValues)
     _raw = msgspec.json.Decoder()
 
 
@@ -211,9 +194,9 @@ def main() -> None:
     if msgspec is not None:
         paths["msgspec untyped + columns"] = msgspec_untyped
         paths["msgspec typed Structs + attrgetter"] = msgspec_typed
-        paths["msgspec typed, gc=False, bool flags"] = lambda b: msgspec_typed(b, _typed_nogc)
+        paths["msgspec typed, the adopted Structs"] = lambda b: msgspec_typed(b, _typed_nogc)
         paths["adopted: typed.parse_streamset"] = adopted
-        parse_only["msgspec typed gc=False decode"] = _typed_nogc.decode
+        parse_only["msgspec typed decode, the adopted Structs"] = _typed_nogc.decode
         parse_only["msgspec untyped decode"] = _raw.decode
         parse_only["msgspec typed decode"] = _typed.decode
         for name, fn in paths.items():
