@@ -64,13 +64,12 @@ class Connection:
     @classmethod
     def build(cls, config: ClientConfig, *, sleep: Callable[[float], object] = time.sleep) -> Connection:
         timeout = timeout_of(config)
-        built: list[Connection] = []
-        # The OIDC token endpoint may be https:// even when the server is not: its client asks for the context.
+        # The OIDC token endpoint may be https:// even when the server is not: its client asks for the context
+        # (the lambda runs after `connection` below is bound).
         auth = build_auth(
-            config.auth, token_client=lambda: httpx.Client(verify=built[0].ssl, timeout=timeout)
+            config.auth, token_client=lambda: httpx.Client(verify=connection.ssl, timeout=timeout)
         )
         connection = cls(config, auth, retry_policy(config, sleep=sleep))
-        built.append(connection)
         if connection.is_tls:
             connection.ssl  # noqa: B018 - an https:// server's context now: a bad CA bundle fails at construction
         return connection
