@@ -121,38 +121,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stream_script = ROOT / "bench" / "bench_streaming.py"
     if "streaming" in only and stream_script.exists():
         cmd = ["bench/bench_streaming.py"] + (["--tags", "1000", "--seconds", "15"] if quick else [])
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "streaming.json"
-            proc = subprocess.run(
-                [PYTHON, *cmd, "--json", str(out)],
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-                timeout=2700,
-                check=False,
-            )
-            modes = json.loads(out.read_text())["modes"] if out.exists() else []
+        proc, got = _child_bench("streaming", cmd)
+        modes = got.get("modes", [])
         streaming = {
             "command": ".venv/bin/python " + " ".join(cmd),
             "returncode": proc.returncode,
             "output": proc.stdout + (proc.stderr[-2000:] if proc.returncode else ""),
             "modes": modes,
         }
-        print(f"[streaming: {time.perf_counter() - t0:.0f} s, exit {proc.returncode}]", flush=True)
         # Today's design (runs) beside the lander and the lander at 10× the value rate, with the goals.
         print("\n".join(streaming_table.render(modes)) if modes else proc.stdout[-1500:], flush=True)
     scaleout = _scaleout(quick) if "scaleout" in only else None
     return {"figures": [f.as_json() for f in figures], "streaming": streaming, "scaleout": scaleout}
 
 
-def _scaleout(quick: bool) -> dict[str, Any]:
-    """Issue 15's scale-out benchmark (bench/bench_scaleout.py) in its own process: shard runs through the daemon on
-    Postgres over one and two emulators; its table and where it stops scaling."""
-    cmd = ["bench/bench_scaleout.py"] + (["--quick"] if quick else [])
+def _child_bench(name: str, cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """A benchmark script in its own process (`cmd` after the interpreter), with its figures read back from the JSON
+    file it writes (`--json`; empty when it wrote none)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "scaleout.json"
+        out = Path(tmp) / f"{name}.json"
         proc = subprocess.run(
             [PYTHON, *cmd, "--json", str(out)],
             cwd=ROOT,
@@ -162,7 +150,15 @@ def _scaleout(quick: bool) -> dict[str, Any]:
             check=False,
         )
         got = json.loads(out.read_text()) if out.exists() else {}
-    print(f"[scaleout: {time.perf_counter() - t0:.0f} s, exit {proc.returncode}]", flush=True)
+    print(f"[{name}: {time.perf_counter() - t0:.0f} s, exit {proc.returncode}]", flush=True)
+    return proc, got
+
+
+def _scaleout(quick: bool) -> dict[str, Any]:
+    """Issue 15's scale-out benchmark (bench/bench_scaleout.py) in its own process: shard runs through the daemon on
+    Postgres over one and two emulators; its table and where it stops scaling."""
+    cmd = ["bench/bench_scaleout.py"] + (["--quick"] if quick else [])
+    proc, got = _child_bench("scaleout", cmd)
     if got.get("rows"):
         print("\n".join(bench_scaleout.render(got["rows"])), flush=True)
         print(got["verdict"], flush=True)
