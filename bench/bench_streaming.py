@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.streaming_table import render  # noqa: E402
 from mock_pi.process import start_emulator  # noqa: E402
+from osipi_dagster.devtools.code_server import start_code_server as start_image_code_server  # noqa: E402
 from osipi_dagster.lib.lake import Lake  # noqa: E402
 from osipi_dagster.lib.piwebapi import ClientConfig, PIWebAPIClient  # noqa: E402
 from osipi_dagster.lib.streaming import SpoolReader, land_segments  # noqa: E402
@@ -226,51 +227,21 @@ def free_port() -> int:
 
 def start_code_server(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
     """The definitions served by one long-lived `dagster code-server start` on loopback, as deployed (the image's
-    command in deploy/Dockerfile, the Helm chart's user deployment), and a workspace file pointing at it.
+    command in deploy/Dockerfile, the Helm chart's user deployment), and a workspace file pointing at it
+    (deploy/workspace.code-server.yaml with the server's port).
 
     The daemon and the UI connect to this server. With the repository's `workspace.yaml` (`python_module`, what
     `dagster dev` uses) each would spawn its own, and the daemon replaces its code server every 60 s
     (`RELOAD_WORKSPACE_INTERVAL` in dagster/_daemon/controller.py), importing the definitions again each time."""
-    port = free_port()
+    deploy = ROOT / "deploy"
     log = open(work / "code_server.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    proc = subprocess.Popen(
-        [
-            str(BIN / "dagster"),
-            "code-server",
-            "start",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-m",
-            "osipi_dagster.definitions",
-            "-a",
-            "defs",
-            "--location-name",
-            "osipi_dagster",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    workspace = work / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
-        f"      port: {port}\n      location_name: osipi_dagster\n"
-    )
-    check = [str(BIN / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)]
-
-    def serving() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"the code server exited with {proc.returncode}: see {work / 'code_server.log'}"
-            )
-        return subprocess.run(check, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
-
-    wait_for(serving, 300, "the code server to serve")
-    return proc, workspace
+    try:
+        server = start_image_code_server(
+            deploy / "Dockerfile", deploy / "workspace.code-server.yaml", work, env, ROOT, log=log
+        )
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}: see {work / 'code_server.log'}") from None
+    return server.proc, server.workspace
 
 
 def start_webserver(work: Path, env: dict[str, str], workspace: Path) -> subprocess.Popen[bytes]:

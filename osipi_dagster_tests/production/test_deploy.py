@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -307,47 +306,32 @@ def test_dockerfile_lints_clean_and_runs_as_a_non_root_user() -> None:
 def test_the_code_server_workspace_serves_the_definitions_to_the_daemon_commands(tmp_path: Path) -> None:
     """deploy/workspace.code-server.yaml against a real `dagster code-server start` with the image's arguments: the
     location the workspace names is the one the server serves, and the streaming sensor is found through it."""
-    import json
-    import socket
-
+    from osipi_dagster.devtools.code_server import image_command, start_code_server
     from osipi_dagster_tests.streaming.helpers import dagster_env
 
-    workspace = yaml.safe_load((DEPLOY / "workspace.code-server.yaml").read_text())
-    [entry] = workspace["load_from"]
+    template = DEPLOY / "workspace.code-server.yaml"
+    [entry] = yaml.safe_load(template.read_text())["load_from"]
     server = entry["grpc_server"]
-    cmd_line = (DEPLOY / "Dockerfile").read_text().rsplit("CMD ", 1)[1].splitlines()[0]
-    image_args = json.loads(cmd_line)
+    image_args = image_command(DEPLOY / "Dockerfile")
     assert image_args[image_args.index("--location-name") + 1] == server["location_name"]
     assert server["host"] == "127.0.0.1"
-
-    with socket.socket() as sock:  # the file's port may be taken on a test machine: same file, a free port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server["port"] = port
-    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
-    env = dagster_env(tmp_path / "home")
-    bin_dir = Path(sys.executable).parent
     assert image_args[3] == "-h" and image_args[5] == "-p"
-    args = image_args[7:]  # the image's module, attribute and location name; host and port are the test's
-    code_server = subprocess.Popen(
-        [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+
+    # The same file and the image's arguments, on a free port (the file's may be taken on a test machine).
+    env = dagster_env(tmp_path / "home")
+    code_server = start_code_server(DEPLOY / "Dockerfile", template, tmp_path, env, ROOT, timeout_s=120)
     try:
-        check = [str(bin_dir / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)]
-        for _ in range(240):  # bounded: the server imports the definitions first
-            if subprocess.run(check, env=env, capture_output=True, timeout=60).returncode == 0:
-                break
-            assert code_server.poll() is None, "the code server exited"
-            time.sleep(0.5)  # between two polls of the server's health
-        else:
-            pytest.fail("the code server did not serve within 2 minutes")
+        [served] = yaml.safe_load(code_server.workspace.read_text())["load_from"]
+        assert served["grpc_server"] == {**server, "port": code_server.port}
         listed = subprocess.run(
-            [str(bin_dir / "dagster"), "sensor", "list", "--name", "-w", str(tmp_path / "workspace.yaml")],
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "sensor",
+                "list",
+                "--name",
+                "-w",
+                str(code_server.workspace),
+            ],
             cwd=tmp_path,
             env=env,
             capture_output=True,
@@ -357,5 +341,5 @@ def test_the_code_server_workspace_serves_the_definitions_to_the_daemon_commands
         assert listed.returncode == 0, listed.stderr[-2000:]
         assert "pi_stream_report_sensor" in listed.stdout.split()
     finally:
-        os.killpg(code_server.pid, signal.SIGTERM)
-        code_server.wait(60)
+        os.killpg(code_server.proc.pid, signal.SIGTERM)
+        code_server.proc.wait(60)
